@@ -1,0 +1,3 @@
+//! Shared code of the example programs (`demo`, `finetune`, `generate`, `evaluate`,
+//! `quantize`, `merge`).
+#![warn(missing_docs)]

@@ -1,0 +1,6 @@
+//! # qlora-core
+//!
+//! QLoRA building blocks for [burn](https://burn.dev): NF4 4-bit quantization with double
+//! quantization, bit-exact with bitsandbytes; LoRA layers; paged AdamW; a model-agnostic SFT
+//! trainer with atomic checkpoints and exact resume.
+#![warn(missing_docs)]
