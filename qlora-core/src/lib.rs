@@ -4,3 +4,9 @@
 //! quantization, bit-exact with bitsandbytes; LoRA layers; paged AdamW; a model-agnostic SFT
 //! trainer with atomic checkpoints and exact resume.
 #![warn(missing_docs)]
+
+pub mod lora;
+pub use lora::{
+    lora_scaling, DenseBase, FrozenBase, LoraAdapter, LoraConfig, LoraError, LoraLinear,
+    TargetModule,
+};

@@ -1,0 +1,20 @@
+//! LoRA: low-rank adapters over frozen (dense or 4-bit) linear layers.
+//!
+//! - [`config`]: [`LoraConfig`] and the [`TargetModule`] enum.
+//! - [`linear`]: [`LoraLinear`], its frozen [`FrozenBase`] and trainable [`LoraAdapter`].
+//! - [`error`]: [`LoraError`].
+
+pub mod config;
+pub mod error;
+pub mod linear;
+
+pub use config::{lora_scaling, LoraConfig, TargetModule};
+pub use error::LoraError;
+pub use linear::{DenseBase, FrozenBase, LoraAdapter, LoraLinear};
+
+/// The CPU backend the tests run on.
+#[cfg(test)]
+pub(crate) type TestBackend = burn_ndarray::NdArray<f32>;
+/// The CPU autodiff backend the tests run on.
+#[cfg(test)]
+pub(crate) type TestAutodiffBackend = burn_autodiff::Autodiff<TestBackend>;
