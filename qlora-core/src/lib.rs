@@ -10,3 +10,8 @@ pub use lora::{
     lora_scaling, DenseBase, FrozenBase, LoraAdapter, LoraConfig, LoraError, LoraLinear,
     TargetModule,
 };
+
+pub mod optim;
+pub mod schedule;
+pub use optim::{adamw_step_reference, AdamW, AdamWConfig, AdamWState};
+pub use schedule::{LrSchedule, ScheduleKind};
