@@ -3,4 +3,40 @@
 //! LLaMA-2/3 in burn: Hugging Face `config.json` and safetensors loading (including
 //! pre-quantized bitsandbytes 4-bit checkpoints), tokenizer and chat templates, generation
 //! with a KV cache, and PEFT adapters.
+//!
+//! - [`config`]: [`HfLlamaConfig`] (the file) → [`LlamaConfig`] (resolved).
+//! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]).
+//! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
+//! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
+//! - [`tokenizer`]: [`LlamaTokenizer`] and [`ChatTemplate`]s.
+//! - [`init`]: [`RandomInit`] for models trained from scratch.
 #![warn(missing_docs)]
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod hf;
+pub mod init;
+pub mod kv_cache;
+pub mod mlp;
+pub mod model;
+pub mod rope;
+pub mod tokenizer;
+
+pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
+pub use error::{LlamaError, Result};
+pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
+pub use hf::checkpoint::Checkpoint;
+pub use hf::load::{load_checkpoint, load_pretrained, LoadOptions};
+pub use hf::save::{save_pretrained, save_tensors_f32, state_dict};
+pub use init::RandomInit;
+pub use kv_cache::KvCache;
+pub use model::{Llama, LlamaInput, WeightSource};
+pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
+pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, Role};
+
+/// The CPU backend the unit tests run on.
+#[cfg(test)]
+pub(crate) type TestBackend = burn_ndarray::NdArray<f32>;

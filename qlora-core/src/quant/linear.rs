@@ -1,0 +1,115 @@
+//! [`Nf4Linear`]: a frozen linear layer whose weight is stored in NF4.
+
+use std::sync::Arc;
+
+use burn::module::{Module, Param};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::error::Result;
+use crate::quant::tensor::{dequantize_tensor, two_d};
+use crate::quant_state::{QuantConfig, QuantState};
+
+/// A frozen linear layer `y = x · dequant(W)ᵀ (+ b)` with `W` `[out, in]` in NF4.
+///
+/// The 4-bit weight is quantized once, at construction, and kept host-side in its
+/// [`QuantState`] (the single owner of the quantization state; it is not part of the burn
+/// record, so saving the module saves only the bias: persist the weight with
+/// [`QuantState::to_tensors`]). Each forward dequantizes to the input's device. The weight
+/// never has a gradient buffer; the bias, if any, is frozen as well.
+///
+/// # Shapes
+/// - input `[..., in]` (rank 2 or 3, any rank works)
+/// - output `[..., out]`
+///
+/// ```
+/// use burn::tensor::{Distribution, Tensor};
+/// use burn_ndarray::NdArray;
+/// use qlora_core::{Nf4Linear, QuantConfig};
+/// let dev = Default::default();
+/// let w = Tensor::<NdArray, 2>::random([8, 64], Distribution::Normal(0.0, 1.0), &dev);
+/// let layer = Nf4Linear::from_weight(w, None, QuantConfig::default()).unwrap();
+/// let x = Tensor::<NdArray, 3>::ones([2, 3, 64], &dev);
+/// assert_eq!(layer.forward(x).dims(), [2, 3, 8]);
+/// assert_eq!((layer.in_features(), layer.out_features()), (64, 8));
+/// ```
+#[derive(Module, Debug)]
+pub struct Nf4Linear<B: Backend> {
+    /// Optional bias `[out]`, frozen.
+    pub bias: Option<Param<Tensor<B, 1>>>,
+    #[module(skip)]
+    weight: Arc<QuantState>,
+}
+
+impl<B: Backend> Nf4Linear<B> {
+    /// Quantizes a dense weight `[out, in]` (once) and keeps an optional bias `[out]`.
+    pub fn from_weight(
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+        config: QuantConfig,
+    ) -> Result<Self> {
+        let dims = weight.dims();
+        let values: Vec<f32> = weight
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| crate::error::Error::UnsupportedDtype {
+                tensor: "weight".to_string(),
+                got: format!("{e:?}"),
+                expected: "a float tensor".to_string(),
+            })?;
+        let state = QuantState::quantize(&values, &dims, config)?;
+        Self::from_quant_state(state, bias)
+    }
+
+    /// Wraps a loaded (or freshly quantized) 2-D [`QuantState`] `[out, in]`.
+    pub fn from_quant_state(state: QuantState, bias: Option<Tensor<B, 1>>) -> Result<Self> {
+        let [out, _] = two_d(state.shape())?;
+        if let Some(b) = &bias {
+            if b.dims()[0] != out {
+                return Err(crate::error::Error::ShapeMismatch {
+                    tensor: "bias".to_string(),
+                    expected: format!("[{out}]"),
+                    got: format!("{:?}", b.dims()),
+                });
+            }
+        }
+        Ok(Nf4Linear {
+            bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
+            weight: Arc::new(state),
+        })
+    }
+
+    /// Input features (`in`).
+    pub fn in_features(&self) -> usize {
+        self.weight.shape()[1]
+    }
+
+    /// Output features (`out`).
+    pub fn out_features(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    /// The quantization state of the weight.
+    pub fn quant_state(&self) -> &QuantState {
+        &self.weight
+    }
+
+    /// The dequantized weight `[out, in]` on `device` (no gradient).
+    pub fn dequantize(&self, device: &B::Device) -> Tensor<B, 2> {
+        match dequantize_tensor(&self.weight, device) {
+            Ok(t) => t,
+            // The shape was checked to be 2-D at construction.
+            Err(_) => Tensor::zeros([self.out_features(), self.in_features()], device),
+        }
+    }
+
+    /// `y = x · dequant(W)ᵀ (+ b)`.
+    ///
+    /// # Shapes
+    /// - `x`: `[..., in]`
+    /// - output: `[..., out]`
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let w = self.dequantize(&x.device());
+        burn::tensor::module::linear(x, w.transpose(), self.bias.as_ref().map(|b| b.val()))
+    }
+}

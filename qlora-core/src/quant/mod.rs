@@ -1,0 +1,6 @@
+//! Quantized tensors and layers: element types, the fast CPU kernels and the burn-level API.
+
+pub mod dtype;
+pub mod fast;
+pub mod linear;
+pub mod tensor;

@@ -1,0 +1,35 @@
+//! NF4 weights as burn tensors.
+
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::quant_state::QuantState;
+
+/// Dequantizes a 2-D NF4 weight into a burn tensor of its original shape on `device`
+/// (values `NF4_CODE[code] * absmax` in `f32`, converted to the backend's float type).
+///
+/// ```
+/// use burn_ndarray::NdArray;
+/// use qlora_core::{dequantize_tensor, QuantConfig, QuantState};
+/// let w: Vec<f32> = (0..128).map(|i| i as f32 / 128.0).collect();
+/// let q = QuantState::quantize(&w, &[2, 64], QuantConfig::default()).unwrap();
+/// let t = dequantize_tensor::<NdArray>(&q, &Default::default()).unwrap();
+/// assert_eq!(t.dims(), [2, 64]);
+/// ```
+pub fn dequantize_tensor<B: Backend>(state: &QuantState, device: &B::Device) -> Result<Tensor<B, 2>> {
+    let [rows, cols] = two_d(state.shape())?;
+    let values = state.dequantize_f32();
+    Ok(Tensor::from_data(TensorData::new(values, [rows, cols]), device))
+}
+
+/// The shape as `[rows, cols]`, or an error naming the expected rank.
+pub(crate) fn two_d(shape: &[usize]) -> Result<[usize; 2]> {
+    match shape {
+        [r, c] => Ok([*r, *c]),
+        other => Err(Error::ShapeMismatch {
+            tensor: "weight".to_string(),
+            expected: "a 2-D shape [out, in]".to_string(),
+            got: format!("{other:?}"),
+        }),
+    }
+}
