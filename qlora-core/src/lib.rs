@@ -37,6 +37,7 @@ pub use quant::fast::{dequantize_nf4, dequantize_nf4_into, quantize_nf4};
 pub use quant::linear::Nf4Linear;
 pub use quant::tensor::dequantize_tensor;
 pub use quant_state::{
-    python_float_repr, quantized_weight_names, Absmax, OwnedTensor, QuantConfig, QuantState,
+    parse_safetensors, python_float_repr, quantized_weight_names, Absmax, OwnedTensor,
+    QuantConfig, QuantState,
     QUANT_STATE_SUFFIX,
 };

@@ -677,3 +677,16 @@ pub fn python_float_repr(x: f64) -> String {
         format!("{sign}{}{rest}e{esign}{:02}", &digits[..1], exp.abs())
     }
 }
+
+/// Parses safetensors bytes, naming `context` (usually the file) in the error; a truncated or
+/// corrupt file gives [`Error::Safetensors`].
+///
+/// ```
+/// assert!(qlora_core::parse_safetensors(b"\x08\x00", "x.safetensors").is_err());
+/// ```
+pub fn parse_safetensors<'a>(bytes: &'a [u8], context: &str) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|source| Error::Safetensors {
+        context: context.to_string(),
+        source,
+    })
+}

@@ -1,0 +1,74 @@
+//! The burn-level API: dequantize into a tensor, and the frozen 4-bit linear layer.
+
+use burn::tensor::{Distribution, Tensor, TensorData, Tolerance};
+use burn_autodiff::Autodiff;
+use burn_ndarray::NdArray;
+use qlora_core::{dequantize_tensor, Nf4Linear, QuantConfig, QuantState};
+
+type B = NdArray;
+
+#[test]
+fn forward_equals_dense_matmul_with_dequantized_weight() {
+    let dev = Default::default();
+    let w = Tensor::<B, 2>::random([24, 96], Distribution::Normal(0.0, 0.5), &dev);
+    let bias = Tensor::<B, 1>::random([24], Distribution::Normal(0.0, 1.0), &dev);
+    let layer = Nf4Linear::from_weight(w.clone(), Some(bias.clone()), QuantConfig::default()).unwrap();
+    let wq = layer.dequantize(&dev);
+    assert_eq!(wq.dims(), [24, 96]);
+    // dequantized weight equals the QuantState's own dequantization
+    let host = layer.quant_state().dequantize_f32();
+    wq.to_data().assert_eq(&TensorData::new(host, [24, 96]), true);
+
+    let x2 = Tensor::<B, 2>::random([5, 96], Distribution::Normal(0.0, 1.0), &dev);
+    let want2 = x2.clone().matmul(wq.clone().transpose()) + bias.clone().unsqueeze::<2>();
+    layer.forward(x2).to_data().assert_approx_eq::<f32>(&want2.to_data(), Tolerance::default());
+
+    let x3 = Tensor::<B, 3>::random([2, 5, 96], Distribution::Normal(0.0, 1.0), &dev);
+    let want3 = x3.clone().matmul(wq.transpose().unsqueeze::<3>()) + bias.unsqueeze::<3>();
+    let got3 = layer.forward(x3);
+    assert_eq!(got3.dims(), [2, 5, 24]);
+    got3.to_data().assert_approx_eq::<f32>(&want3.to_data(), Tolerance::default());
+}
+
+#[test]
+fn loaded_state_gives_the_same_layer() {
+    let dev = Default::default();
+    let w = Tensor::<B, 2>::random([16, 64], Distribution::Normal(0.0, 1.0), &dev);
+    let a = Nf4Linear::<B>::from_weight(w, None, QuantConfig::default()).unwrap();
+    let bytes = safetensors::serialize(a.quant_state().to_tensors("q_proj.weight"), None).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let state = QuantState::from_safetensors(&st, "q_proj.weight").unwrap();
+    let b = Nf4Linear::<B>::from_quant_state(state, None).unwrap();
+    assert_eq!((b.in_features(), b.out_features()), (64, 16));
+    a.dequantize(&dev).to_data().assert_eq(&b.dequantize(&dev).to_data(), true);
+    let t = dequantize_tensor::<B>(b.quant_state(), &dev).unwrap();
+    t.to_data().assert_eq(&a.dequantize(&dev).to_data(), true);
+}
+
+#[test]
+fn gradients_flow_to_the_input_only() {
+    type A = Autodiff<NdArray>;
+    let dev = Default::default();
+    let w = Tensor::<A, 2>::random([8, 32], Distribution::Normal(0.0, 1.0), &dev);
+    let b = Tensor::<A, 1>::zeros([8], &dev);
+    let layer = Nf4Linear::from_weight(w, Some(b), QuantConfig::default()).unwrap();
+    let bias = layer.bias.as_ref().unwrap();
+    assert!(!bias.is_require_grad());
+    let x = Tensor::<A, 2>::ones([3, 32], &dev).require_grad();
+    let grads = layer.forward(x.clone()).sum().backward();
+    let gx = x.grad(&grads).unwrap();
+    // d(sum(x W^T))/dx = column sums of W, the same for every row
+    let wsum = layer.dequantize(&dev).inner().sum_dim(0);
+    gx.slice([0..1, 0..32]).to_data().assert_approx_eq::<f32>(&wsum.to_data(), Tolerance::default());
+    assert!(bias.val().grad(&grads).is_none());
+}
+
+#[test]
+fn a_non_2d_state_or_wrong_bias_is_an_error() {
+    let q = QuantState::quantize(&[1.0f32; 64], &[64], QuantConfig::default()).unwrap();
+    assert!(Nf4Linear::<B>::from_quant_state(q.clone(), None).is_err());
+    assert!(dequantize_tensor::<B>(&q, &Default::default()).is_err());
+    let q2 = QuantState::quantize(&[1.0f32; 128], &[2, 64], QuantConfig::default()).unwrap();
+    let bias = Tensor::<B, 1>::zeros([3], &Default::default());
+    assert!(Nf4Linear::<B>::from_quant_state(q2, Some(bias)).is_err());
+}
