@@ -9,3 +9,27 @@
 //!
 //! Pure Rust: no deep-learning stack is needed to evaluate model outputs.
 #![warn(missing_docs)]
+
+mod bootstrap;
+mod classification;
+mod confusion;
+mod error;
+mod normal;
+mod pairwise_sum;
+mod wilcoxon;
+
+pub use bootstrap::{
+    bootstrap_indices, paired_bootstrap, paired_bootstrap_mean_difference, quantile_linear,
+    BootstrapInterval, BootstrapOptions,
+};
+pub use classification::{
+    accuracy, precision_recall_fscore_support, unique_labels, Average, PrecisionRecallFscore,
+    PrfOptions, PrfScores, Score, UndefinedMetricWarning, ZeroDivision,
+};
+pub use confusion::{confusion_matrix, ConfusionMatrix};
+pub use error::MetricsError;
+pub use normal::{normal_cdf, normal_sf};
+pub use wilcoxon::{
+    signed_rank_pmf, wilcoxon, wilcoxon_differences, Alternative, PValueMethod, WilcoxonMethod,
+    WilcoxonOptions, WilcoxonResult, ZeroMethod,
+};
