@@ -1,3 +1,6 @@
 //! Shared code of the example programs (`demo`, `finetune`, `generate`, `evaluate`,
 //! `quantize`, `merge`).
 #![warn(missing_docs)]
+
+pub mod demo;
+pub mod evaluate;

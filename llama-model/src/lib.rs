@@ -24,6 +24,7 @@ pub mod mlp;
 pub mod model;
 pub mod rope;
 pub mod tokenizer;
+pub mod tokenizer_train;
 
 pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
 pub use error::{LlamaError, Result};
@@ -36,6 +37,7 @@ pub use kv_cache::KvCache;
 pub use model::{Llama, LlamaInput, WeightSource};
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
 pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, Role};
+pub use tokenizer_train::{train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS};
 
 /// The CPU backend the unit tests run on.
 #[cfg(test)]

@@ -1,0 +1,368 @@
+//! Command-line flags of the demo ([`DemoArgs`], raw) and the run they resolve to
+//! ([`RunConfig`], validated, every default filled in).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+
+/// End-to-end QLoRA demo on synthetic radiation-oncology data, with no downloads.
+///
+/// Generates a seeded synthetic dataset for the four tasks (physician letters, treatment
+/// regimen, treatment modality, ICD-10 code), trains a byte-level BPE tokenizer and a tiny
+/// LLaMA-3-style base model on the clinical text, quantizes the base to NF4 with double
+/// quantization, QLoRA-fine-tunes one adapter on the four tasks, evaluates base and
+/// fine-tuned models on held-out cases (ROUGE, field accuracy, accuracy/P/R/F1, ICD-10
+/// exact/category accuracy, one-sided Wilcoxon tests, bootstrap intervals) and writes
+/// OUT/report.md, OUT/metrics.json and SVG plots.
+///
+/// metrics.json is deterministic for a given --seed (timings and memory go to report.md only).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "demo", version, about, long_about)]
+pub struct DemoArgs {
+    /// Output directory (created if missing; files in it are replaced atomically).
+    #[arg(long, default_value = "demo-output")]
+    pub out: PathBuf,
+    /// Small and fast settings for smoke tests (under 2 minutes in release mode): fewer
+    /// cases, a smaller model and fewer steps. Explicit flags still override.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed of everything random (data, tokenizer corpus order, initialisation, dropout,
+    /// data order): two runs with the same seed write the same metrics.json.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Total number of synthetic cases over the four tasks (split 80/10/10 into train, val
+    /// and test) [default: 2000, or 400 with --quick].
+    #[arg(long)]
+    pub cases: Option<usize>,
+    /// QLoRA fine-tuning steps (optimizer updates) [default: 300, or 60 with --quick].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Pre-training steps of the tiny base model [default: 400, or 80 with --quick].
+    #[arg(long)]
+    pub pretrain_steps: Option<usize>,
+    /// Size of the tiny base model [default: small, or tiny with --quick].
+    #[arg(long, value_enum)]
+    pub model_size: Option<ModelSize>,
+    /// Run stages 4-6 (quantize, fine-tune, evaluate) on this Hugging Face LLaMA checkpoint
+    /// directory (config.json + safetensors) instead of pre-training a tiny model. Needs
+    /// --tokenizer.
+    #[arg(long, requires = "tokenizer")]
+    pub model: Option<PathBuf>,
+    /// tokenizer.json of the --model checkpoint.
+    #[arg(long, requires = "model")]
+    pub tokenizer: Option<PathBuf>,
+    /// Test cases evaluated per task (at most the test split) [default: 24, or 8 with --quick].
+    #[arg(long)]
+    pub eval_cases: Option<usize>,
+}
+
+/// Size presets of the tiny LLaMA-3-style base model (GQA, llama3 RoPE scaling, tied
+/// embeddings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSize {
+    /// About 0.6 M parameters: 2 layers, hidden 96 (smoke tests).
+    Tiny,
+    /// About 5 M parameters: 4 layers, hidden 256.
+    Small,
+    /// About 14 M parameters: 6 layers, hidden 384.
+    Medium,
+}
+
+/// Shape of the tiny model, before the vocabulary size is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ModelShape {
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// SwiGLU inner size.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads (grouped-query attention).
+    pub num_kv_heads: usize,
+    /// Tokenizer vocabulary size to train.
+    pub vocab_size: usize,
+    /// Longest sequence trained on and positions the RoPE tables cover.
+    pub max_seq_len: usize,
+}
+
+impl ModelSize {
+    /// The shape of this preset.
+    pub fn shape(self) -> ModelShape {
+        match self {
+            ModelSize::Tiny => ModelShape {
+                hidden_size: 96,
+                intermediate_size: 256,
+                num_layers: 2,
+                num_heads: 4,
+                num_kv_heads: 2,
+                vocab_size: 1024,
+                max_seq_len: 384,
+            },
+            ModelSize::Small => ModelShape {
+                hidden_size: 256,
+                intermediate_size: 688,
+                num_layers: 4,
+                num_heads: 8,
+                num_kv_heads: 2,
+                vocab_size: 2048,
+                max_seq_len: 512,
+            },
+            ModelSize::Medium => ModelShape {
+                hidden_size: 384,
+                intermediate_size: 1024,
+                num_layers: 6,
+                num_heads: 8,
+                num_kv_heads: 2,
+                vocab_size: 4096,
+                max_seq_len: 512,
+            },
+        }
+    }
+}
+
+/// Where the base model comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BaseModel {
+    /// Train a tokenizer and pre-train a tiny model of this size.
+    Tiny {
+        /// The preset.
+        size: ModelSize,
+        /// Its shape.
+        shape: ModelShape,
+        /// Pre-training steps.
+        pretrain_steps: usize,
+    },
+    /// Load a Hugging Face checkpoint.
+    Pretrained {
+        /// Checkpoint directory.
+        model: PathBuf,
+        /// Its tokenizer.json.
+        tokenizer: PathBuf,
+    },
+}
+
+/// The resolved, validated settings of one demo run. Serialized into metrics.json (so it
+/// holds nothing machine-dependent: the output directory is left out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunConfig {
+    /// Output directory.
+    #[serde(skip)]
+    pub out: PathBuf,
+    /// Whether --quick was given.
+    pub quick: bool,
+    /// Master seed.
+    pub seed: u64,
+    /// Synthetic cases over the four tasks.
+    pub cases: usize,
+    /// Test cases evaluated per task.
+    pub eval_cases_per_task: usize,
+    /// QLoRA fine-tuning steps.
+    pub finetune_steps: usize,
+    /// The base model.
+    pub base: BaseModel,
+    /// LoRA rank.
+    pub lora_r: usize,
+    /// LoRA alpha.
+    pub lora_alpha: f64,
+    /// Peak learning rate of pre-training.
+    pub pretrain_lr: f64,
+    /// Peak learning rate of fine-tuning.
+    pub finetune_lr: f64,
+    /// Warmup fraction of the steps (linear warmup, then cosine decay).
+    pub warmup_fraction: f64,
+    /// Sequences per optimizer step.
+    pub batch_size: usize,
+    /// Maximum new tokens generated per answer.
+    pub max_new_tokens: usize,
+}
+
+/// Fewest cases that still give every task a train, a val and a test case.
+pub const MIN_CASES: usize = 40;
+
+impl RunConfig {
+    /// Resolves the flags: fills in defaults (depending on --quick) and checks ranges.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the flag when a value is out of range.
+    pub fn from_args(args: &DemoArgs) -> Result<Self> {
+        let quick = args.quick;
+        let pick = |v: Option<usize>, normal: usize, fast: usize| {
+            v.unwrap_or(if quick { fast } else { normal })
+        };
+        let cases = pick(args.cases, 2000, 400);
+        if cases < MIN_CASES {
+            bail!("--cases {cases}: need at least {MIN_CASES} (10 per task)");
+        }
+        let finetune_steps = pick(args.steps, 300, 60);
+        if finetune_steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        let eval_cases_per_task = pick(args.eval_cases, 24, 8);
+        if eval_cases_per_task == 0 {
+            bail!("--eval-cases must be at least 1");
+        }
+        let base = match (&args.model, &args.tokenizer) {
+            (Some(model), Some(tokenizer)) => BaseModel::Pretrained {
+                model: model.clone(),
+                tokenizer: tokenizer.clone(),
+            },
+            (None, None) => {
+                let size = args.model_size.unwrap_or(if quick {
+                    ModelSize::Tiny
+                } else {
+                    ModelSize::Small
+                });
+                let pretrain_steps = pick(args.pretrain_steps, 400, 80);
+                if pretrain_steps == 0 {
+                    bail!("--pretrain-steps must be at least 1");
+                }
+                BaseModel::Tiny {
+                    size,
+                    shape: size.shape(),
+                    pretrain_steps,
+                }
+            }
+            _ => bail!("--model and --tokenizer go together"),
+        };
+        if matches!(base, BaseModel::Pretrained { .. })
+            && (args.model_size.is_some() || args.pretrain_steps.is_some())
+        {
+            bail!("--model-size and --pretrain-steps apply to the tiny model, not to --model");
+        }
+        Ok(Self {
+            out: args.out.clone(),
+            quick,
+            seed: args.seed,
+            cases,
+            eval_cases_per_task,
+            finetune_steps,
+            base,
+            lora_r: 16,
+            lora_alpha: 32.0,
+            pretrain_lr: 3e-3,
+            finetune_lr: 2e-3,
+            warmup_fraction: 0.1,
+            batch_size: if quick { 4 } else { 8 },
+            max_new_tokens: if quick { 96 } else { 160 },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<RunConfig> {
+        let raw = DemoArgs::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))?;
+        RunConfig::from_args(&raw)
+    }
+
+    #[test]
+    fn defaults_and_quick_defaults_differ() {
+        let normal = parse(&[]).unwrap();
+        let quick = parse(&["--quick"]).unwrap();
+        assert_eq!(normal.out, PathBuf::from("demo-output"));
+        assert_eq!((normal.cases, quick.cases), (2000, 400));
+        assert_eq!((normal.finetune_steps, quick.finetune_steps), (300, 60));
+        assert!(matches!(
+            normal.base,
+            BaseModel::Tiny {
+                size: ModelSize::Small,
+                pretrain_steps: 400,
+                ..
+            }
+        ));
+        assert!(matches!(
+            quick.base,
+            BaseModel::Tiny {
+                size: ModelSize::Tiny,
+                pretrain_steps: 80,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn explicit_flags_override_quick() {
+        let c = parse(&[
+            "--quick",
+            "--cases",
+            "100",
+            "--steps",
+            "7",
+            "--model-size",
+            "medium",
+            "--seed",
+            "9",
+            "--out",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!((c.cases, c.finetune_steps, c.seed), (100, 7, 9));
+        assert_eq!(c.out, PathBuf::from("x"));
+        assert!(matches!(
+            c.base,
+            BaseModel::Tiny {
+                size: ModelSize::Medium,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let e = parse(&["--cases", "3"]).unwrap_err().to_string();
+        assert!(e.contains("--cases 3"), "{e}");
+        let e = parse(&["--steps", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--steps"), "{e}");
+        assert!(
+            parse(&["--model", "m"]).is_err(),
+            "--model needs --tokenizer"
+        );
+        let e = parse(&[
+            "--model",
+            "m",
+            "--tokenizer",
+            "t.json",
+            "--model-size",
+            "tiny",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--model-size"), "{e}");
+    }
+
+    #[test]
+    fn pretrained_base_keeps_its_paths() {
+        let c = parse(&["--model", "m", "--tokenizer", "t.json"]).unwrap();
+        assert_eq!(
+            c.base,
+            BaseModel::Pretrained {
+                model: "m".into(),
+                tokenizer: "t.json".into()
+            }
+        );
+    }
+
+    #[test]
+    fn presets_grow() {
+        let p = |s: ModelSize| {
+            let m = s.shape();
+            m.hidden_size * m.num_layers
+        };
+        assert!(p(ModelSize::Tiny) < p(ModelSize::Small));
+        assert!(p(ModelSize::Small) < p(ModelSize::Medium));
+        for s in [ModelSize::Tiny, ModelSize::Small, ModelSize::Medium] {
+            let m = s.shape();
+            assert_eq!(m.hidden_size % m.num_heads, 0);
+            assert_eq!(m.num_heads % m.num_kv_heads, 0);
+        }
+    }
+}

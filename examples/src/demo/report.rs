@@ -1,0 +1,494 @@
+//! The demo's outputs: `report.md` (human-readable, with timings), `metrics.json` (every
+//! deterministic number) and the SVG plots, all written atomically.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::config::BaseModel;
+use super::plots::{confusion_svg, loss_curves_svg, metric_bars_svg};
+use super::summary::{DemoSummary, ExampleOutput, Num, RunStats};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed and
+/// then renamed over `path`, so a reader never sees a half-written file.
+///
+/// # Errors
+///
+/// Any I/O error, with the path in the message.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
+/// The files a report consists of, relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// `report.md`.
+    pub report: PathBuf,
+    /// `metrics.json`.
+    pub metrics: PathBuf,
+    /// The SVG plots.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Serializes the summary as pretty JSON (non-finite floats as strings).
+///
+/// # Errors
+///
+/// Only if serialization fails (it does not for these types).
+pub fn metrics_json(summary: &DemoSummary) -> Result<String> {
+    let mut s = serde_json::to_string_pretty(summary).context("serializing metrics.json")?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// Draws the plots, writes them, `metrics.json` and `report.md` into `out`.
+///
+/// # Errors
+///
+/// I/O errors (naming the file) or a plot that cannot be drawn.
+pub fn write_report(out: &Path, summary: &DemoSummary, stats: &RunStats) -> Result<ReportFiles> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut plots: Vec<(String, String, String)> = Vec::new(); // (file, caption, svg)
+    for (name, curves, caption) in [
+        ("pretrain_loss.svg", &summary.pretrain, "Pre-training loss"),
+        (
+            "finetune_loss.svg",
+            &summary.finetune,
+            "QLoRA fine-tuning loss",
+        ),
+    ] {
+        if !curves.train.is_empty() {
+            plots.push((
+                name.into(),
+                caption.into(),
+                loss_curves_svg(caption, curves)?,
+            ));
+        }
+    }
+    if !summary.comparisons.is_empty() {
+        let caption = "Base vs fine-tuned (95% bootstrap CI)";
+        plots.push((
+            "metrics.svg".into(),
+            caption.into(),
+            metric_bars_svg(caption, &summary.comparisons)?,
+        ));
+    }
+    for c in &summary.confusion {
+        let caption = format!("Modality confusion matrix ({})", c.model);
+        let file = format!("confusion_{}.svg", c.model.replace([' ', '/'], "_"));
+        let svg = confusion_svg(&caption, c)?;
+        plots.push((file, caption, svg));
+    }
+    for (file, _, svg) in &plots {
+        write_atomic(&out.join(file), svg.as_bytes())?;
+    }
+    let metrics = out.join("metrics.json");
+    write_atomic(&metrics, metrics_json(summary)?.as_bytes())?;
+    let captions: Vec<(String, String)> = plots
+        .iter()
+        .map(|(f, c, _)| (f.clone(), c.clone()))
+        .collect();
+    let report = out.join("report.md");
+    write_atomic(
+        &report,
+        render_markdown(summary, stats, &captions).as_bytes(),
+    )?;
+    Ok(ReportFiles {
+        report,
+        metrics,
+        plots: plots.into_iter().map(|(f, _, _)| out.join(f)).collect(),
+    })
+}
+
+fn fmt(v: Num) -> String {
+    if v.0.is_finite() {
+        format!("{:.3}", v.0)
+    } else {
+        format!("{}", v.0)
+    }
+}
+
+fn fmt_p(v: Num) -> String {
+    match v.0 {
+        p if !p.is_finite() => "n/a".into(),
+        p if p < 1e-3 => format!("{p:.1e}"),
+        p => format!("{p:.3}"),
+    }
+}
+
+/// Replaces characters that would break a Markdown table cell.
+fn cell(text: &str, max_chars: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' => ' ',
+            '|' => '/',
+            c => c,
+        })
+        .collect();
+    if flat.chars().count() > max_chars {
+        let cut: String = flat.chars().take(max_chars).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+/// Renders report.md. `plots` are `(file, caption)` pairs relative to the report.
+pub fn render_markdown(
+    summary: &DemoSummary,
+    stats: &RunStats,
+    plots: &[(String, String)],
+) -> String {
+    let mut md = String::new();
+    let c = &summary.config;
+    let _ = writeln!(md, "# QLoRA demo: radiation-oncology tasks\n");
+    let _ = writeln!(
+        md,
+        "Base model vs the same model QLoRA-fine-tuned on the four tasks, scored on held-out \
+         synthetic cases. Every number below is also in `metrics.json` (deterministic for a given \
+         seed; the timings in this file are not).\n"
+    );
+
+    let _ = writeln!(md, "## Configuration\n");
+    let _ = writeln!(md, "| setting | value |\n| --- | --- |");
+    let _ = writeln!(md, "| seed | {} |", c.seed);
+    let _ = writeln!(md, "| quick | {} |", c.quick);
+    let _ = writeln!(md, "| synthetic cases | {} |", c.cases);
+    match &c.base {
+        BaseModel::Tiny {
+            size,
+            shape,
+            pretrain_steps,
+        } => {
+            let _ = writeln!(
+                md,
+                "| base model | tiny LLaMA-3-style ({size:?}): {} layers, hidden {}, {} heads / {} KV heads, SwiGLU {}, vocab {} (trained BPE), llama3 RoPE |",
+                shape.num_layers, shape.hidden_size, shape.num_heads, shape.num_kv_heads,
+                shape.intermediate_size, shape.vocab_size
+            );
+            let _ = writeln!(md, "| pre-training steps | {pretrain_steps} |");
+        }
+        BaseModel::Pretrained { model, tokenizer } => {
+            let _ = writeln!(
+                md,
+                "| base model | `{}` (tokenizer `{}`) |",
+                model.display(),
+                tokenizer.display()
+            );
+        }
+    }
+    let m = &summary.model;
+    let _ = writeln!(
+        md,
+        "| parameters | {} (LoRA trainable: {}) |",
+        m.parameters, m.trainable_parameters
+    );
+    if m.f32_bytes > 0 {
+        let _ = writeln!(
+            md,
+            "| NF4 base (double quant) | {} bytes vs {} bytes in f32 ({:.1}x smaller) |",
+            m.nf4_bytes,
+            m.f32_bytes,
+            m.f32_bytes as f64 / m.nf4_bytes.max(1) as f64
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| QLoRA | r={}, alpha={}, all linear layers, paged AdamW, lr {} with {:.0}% warmup + cosine, {} steps, batch {} |",
+        c.lora_r, c.lora_alpha, c.finetune_lr, c.warmup_fraction * 100.0, c.finetune_steps, c.batch_size
+    );
+    let _ = writeln!(
+        md,
+        "| evaluation | {} test cases per task, greedy decoding with KV cache, at most {} new tokens |\n",
+        c.eval_cases_per_task, c.max_new_tokens
+    );
+
+    let _ = writeln!(md, "## Data\n");
+    let _ = writeln!(
+        md,
+        "| task | train | val | test |\n| --- | ---: | ---: | ---: |"
+    );
+    for (task, tr, va, te) in &summary.data.per_task {
+        let _ = writeln!(md, "| {task} | {tr} | {va} | {te} |");
+    }
+    if summary.data.pretrain_tokens > 0 {
+        let _ = writeln!(
+            md,
+            "\nPre-training text: {} characters, {} tokens.",
+            summary.data.pretrain_chars, summary.data.pretrain_tokens
+        );
+    }
+    md.push('\n');
+
+    let _ = writeln!(
+        md,
+        "## Time and memory (this machine; not in metrics.json)\n"
+    );
+    let _ = writeln!(md, "| stage | seconds | summary |\n| --- | ---: | --- |");
+    let mut total = 0.0;
+    for s in &stats.stages {
+        total += s.seconds;
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {} |",
+            s.stage,
+            s.seconds,
+            cell(&s.summary, 200)
+        );
+    }
+    let _ = writeln!(md, "| **total** | {total:.1} | |");
+    if let Some(rss) = stats.peak_rss_bytes {
+        let _ = writeln!(
+            md,
+            "\nPeak resident memory: {:.0} MiB.",
+            rss as f64 / (1024.0 * 1024.0)
+        );
+    }
+    for (what, tps) in &stats.tokens_per_second {
+        let _ = writeln!(md, "\n{what}: {tps:.0} tokens/s.");
+    }
+    md.push('\n');
+
+    let _ = writeln!(md, "## Base vs fine-tuned\n");
+    let _ = writeln!(
+        md,
+        "Means over the test cases with 95% paired-bootstrap intervals; p: one-sided Wilcoxon \
+         signed-rank test (fine-tuned > base) on the per-case scores.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| task | metric | n | base | fine-tuned | difference | p |\n| --- | --- | ---: | --- | --- | --- | ---: |"
+    );
+    for r in &summary.comparisons {
+        let est = |e: super::summary::Estimate| {
+            format!("{} [{}, {}]", fmt(e.mean), fmt(e.low), fmt(e.high))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.task,
+            r.metric,
+            r.n,
+            est(r.base),
+            est(r.finetuned),
+            est(r.difference),
+            fmt_p(r.wilcoxon_p)
+        );
+    }
+    md.push('\n');
+
+    for s in &summary.class_scores {
+        let _ = writeln!(
+            md,
+            "Modality per class ({}), macro F1 {}:\n",
+            s.model,
+            fmt(s.macro_f1)
+        );
+        let _ = writeln!(
+            md,
+            "| class | precision | recall | F1 | support |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        for i in 0..s.labels.len() {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                s.labels[i],
+                s.precision.get(i).map_or("-".into(), |v| fmt(*v)),
+                s.recall.get(i).map_or("-".into(), |v| fmt(*v)),
+                s.f1.get(i).map_or("-".into(), |v| fmt(*v)),
+                s.support.get(i).copied().unwrap_or(0)
+            );
+        }
+        md.push('\n');
+    }
+
+    if !plots.is_empty() {
+        let _ = writeln!(md, "## Plots\n");
+        for (file, caption) in plots {
+            let _ = writeln!(md, "![{caption}]({file})\n");
+        }
+    }
+
+    if !summary.examples.is_empty() {
+        let _ = writeln!(md, "## Example outputs\n");
+        let ex = &summary.examples;
+        for (i, e) in ex.iter().enumerate() {
+            if i == 0 || ex[i - 1].task != e.task {
+                let _ = writeln!(md, "### {}\n", e.task);
+                let _ = writeln!(
+                    md,
+                    "| case | input | reference | base | fine-tuned |\n| --- | --- | --- | --- | --- |"
+                );
+            }
+            write_example(&mut md, e);
+            if ex.get(i + 1).is_none_or(|next| next.task != e.task) {
+                md.push('\n');
+            }
+        }
+    }
+    md
+}
+
+fn write_example(md: &mut String, e: &ExampleOutput) {
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} |",
+        cell(&e.id, 40),
+        cell(&e.input, 300),
+        cell(&e.reference, 400),
+        cell(&e.base, 400),
+        cell(&e.finetuned, 400)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::config::{DemoArgs, RunConfig};
+    use crate::demo::summary::*;
+    use clap::Parser;
+
+    fn summary() -> DemoSummary {
+        let args = DemoArgs::parse_from(["demo", "--quick"]);
+        let est = |m: f64| Estimate {
+            mean: Num(m),
+            low: Num(m - 0.05),
+            high: Num(m + 0.05),
+        };
+        DemoSummary {
+            config: RunConfig::from_args(&args).unwrap(),
+            data: DataSizes {
+                per_task: vec![("modality".into(), 80, 10, 10)],
+                pretrain_chars: 1000,
+                pretrain_tokens: 300,
+            },
+            model: ModelSummary {
+                parameters: 1000,
+                trainable_parameters: 100,
+                nf4_bytes: 600,
+                f32_bytes: 4000,
+                ..ModelSummary::default()
+            },
+            pretrain: LossCurves {
+                train: vec![
+                    LossPoint {
+                        step: 1,
+                        loss: Num(6.0),
+                    },
+                    LossPoint {
+                        step: 2,
+                        loss: Num(4.0),
+                    },
+                ],
+                val: vec![],
+            },
+            finetune: LossCurves::default(),
+            comparisons: vec![MetricComparison {
+                task: "modality".into(),
+                metric: "accuracy".into(),
+                n: 10,
+                base: est(0.3),
+                finetuned: est(0.9),
+                difference: est(0.6),
+                wilcoxon_p: Num(f64::NAN),
+            }],
+            confusion: vec![Confusion {
+                model: "base".into(),
+                labels: vec!["photon".into(), "proton".into()],
+                counts: vec![vec![3, 2], vec![1, 4]],
+            }],
+            class_scores: vec![],
+            examples: vec![ExampleOutput {
+                task: "modality".into(),
+                id: "m-1".into(),
+                input: "line one\nline | two".into(),
+                reference: "proton".into(),
+                base: "photon".into(),
+                finetuned: "proton".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_report_metrics_and_plots_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = RunStats {
+            stages: vec![StageTime {
+                stage: "data".into(),
+                seconds: 0.5,
+                summary: "ok".into(),
+            }],
+            peak_rss_bytes: Some(64 << 20),
+            tokens_per_second: vec![],
+        };
+        let files = write_report(dir.path(), &summary(), &stats).unwrap();
+        let md = std::fs::read_to_string(&files.report).unwrap();
+        assert!(
+            md.contains("| modality | accuracy | 10 | 0.300 [0.250, 0.350]"),
+            "{md}"
+        );
+        assert!(md.contains("![Pre-training loss](pretrain_loss.svg)"));
+        assert!(md.contains("line one line / two"), "cells are flattened");
+        assert!(md.contains("Peak resident memory: 64 MiB"));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&files.metrics).unwrap()).unwrap();
+        assert_eq!(json["comparisons"][0]["wilcoxon_p"], "NaN");
+        assert_eq!(json["config"]["seed"], 42);
+        assert!(
+            json.get("stages").is_none(),
+            "timings stay out of metrics.json"
+        );
+        let names: Vec<String> = files
+            .plots
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["pretrain_loss.svg", "metrics.svg", "confusion_base.svg"]
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn metrics_json_is_identical_for_identical_summaries() {
+        assert_eq!(
+            metrics_json(&summary()).unwrap(),
+            metrics_json(&summary()).unwrap()
+        );
+    }
+
+    #[test]
+    fn write_atomic_names_the_file_on_error() {
+        let e = write_atomic(Path::new("/nonexistent-dir/x/report.md"), b"x").unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent-dir/x/report.md"));
+    }
+}
