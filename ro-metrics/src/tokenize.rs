@@ -26,9 +26,9 @@ use crate::porter::PorterStemmer;
 ///     text.split_whitespace().map(str::to_owned).collect()
 /// };
 /// assert_eq!(whitespace.tokenize("Gy/fx 60Gy"), vec!["Gy/fx", "60Gy"]);
-/// let scorer = RougeScorer::with_tokenizer(&[RougeType::Rouge1], whitespace);
+/// let scorer = RougeScorer::with_tokenizer(&[RougeType::ROUGE1], whitespace);
 /// let scores = scorer.score("60Gy in 30fx", "60Gy");
-/// assert_eq!(scores.rouge1().map(|s| s.precision), Some(1.0));
+/// assert_eq!(scores.get(RougeType::ROUGE1).map(|s| s.precision), Some(1.0));
 /// ```
 pub trait Tokenizer: Send + Sync {
     /// The tokens of `text`, in order.

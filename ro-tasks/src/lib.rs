@@ -5,3 +5,18 @@
 //! parsers from free model text, scorers, an ICD-10-CM code set, datasets and a synthetic
 //! case generator. No deep-learning dependency.
 #![warn(missing_docs)]
+
+mod codeset;
+mod error;
+mod icd10_code;
+mod modality;
+mod regimen;
+
+pub use codeset::{CodeSet, Entry, Kind, ICD10_RELEASE};
+pub use error::{Error, Result};
+pub use icd10_code::{
+    extract_code, normalize_code, Certainty, CodeError, CodeLookup, Laterality, Marker,
+    NormalizedCode, Qualifiers,
+};
+pub use modality::{Keyword, Modality, Technique, KEYWORDS};
+pub use regimen::{Consistency, Course, Regimen, RegimenIssue};
