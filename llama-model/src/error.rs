@@ -97,6 +97,9 @@ pub enum LlamaError {
     /// The `tokenizers` crate reported an error.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// An NF4 quantization error from qlora-core (bitsandbytes 4-bit tensors).
+    #[error(transparent)]
+    Quant(#[from] qlora_core::Error),
 }
 
 /// Shorthand for results of this crate.

@@ -66,8 +66,8 @@ impl Reference {
     }
 }
 
-fn load(name: &str) -> Llama<B> {
-    load_pretrained::<B>(fixture(name), &LoadOptions::default(), &Default::default()).unwrap()
+fn load(name: &str, options: &LoadOptions) -> Llama<B> {
+    load_pretrained::<B>(fixture(name), options, &Default::default()).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -83,7 +83,13 @@ fn values(t: Tensor<B, 3>) -> Vec<f32> {
 }
 
 fn check_model(name: &str) {
-    let model = load(name);
+    check_against(name, name, &LoadOptions::default());
+}
+
+/// Loads fixture `model_dir` with `options` and compares with the reference outputs of
+/// fixture `name`.
+fn check_against(model_dir: &str, name: &str, options: &LoadOptions) {
+    let model = load(model_dir, options);
     let r = Reference::open(name);
     for len in [1usize, 7, 130] {
         let ids = r.ids_tensor(&format!("ids_{len}"));
@@ -185,4 +191,21 @@ fn llama3_style_matches_transformers() {
 #[test]
 fn tied_head_dim_model_matches_transformers() {
     check_model("tied");
+}
+
+#[test]
+fn bitsandbytes_4bit_double_quant_checkpoint_matches_transformers_bnb() {
+    check_model("llama3_bnb4");
+}
+
+#[test]
+fn bitsandbytes_4bit_plain_checkpoint_matches_transformers_bnb() {
+    check_model("llama2_bnb4");
+}
+
+#[test]
+fn quantize_on_load_matches_bitsandbytes_load_in_4bit() {
+    // transformers + bitsandbytes quantized the f32 llama3 checkpoint at load time (NF4,
+    // blocksize 64, double quant); quantizing the same weights here must give its outputs.
+    check_against("llama3", "llama3_bnb4", &LoadOptions { load_in_4bit: true });
 }

@@ -4,7 +4,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::TensorData;
+use burn::tensor::{Tensor, TensorData};
+use qlora_core::lora::LoraLinear;
+use qlora_core::{QuantConfig, QuantState, QUANT_STATE_SUFFIX};
+use safetensors::tensor::TensorView;
 
 use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
@@ -14,8 +17,9 @@ use crate::model::{Llama, WeightSource};
 /// How to load a checkpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadOptions {
-    /// Quantize every projection to NF4 while loading (`--load-in-4bit`); ignored for a
-    /// checkpoint that is already 4-bit.
+    /// Quantize every projection to NF4 while loading (`--load-in-4bit`, blocksize 64, double
+    /// quantization, as bitsandbytes' defaults in QLoRA); ignored for projections that are
+    /// already 4-bit in the checkpoint.
     pub load_in_4bit: bool,
 }
 
@@ -25,6 +29,7 @@ pub struct LoadOptions {
 pub struct CheckpointSource<'a> {
     ckpt: &'a Checkpoint,
     used: BTreeSet<String>,
+    quantize: Option<QuantConfig>,
 }
 
 impl<'a> CheckpointSource<'a> {
@@ -33,7 +38,38 @@ impl<'a> CheckpointSource<'a> {
         Self {
             ckpt,
             used: BTreeSet::new(),
+            quantize: None,
         }
+    }
+
+    /// Quantizes dense projections to NF4 with `config` while loading.
+    pub fn with_quantization(mut self, config: QuantConfig) -> Self {
+        self.quantize = Some(config);
+        self
+    }
+
+    /// The NF4 state of the bitsandbytes 4-bit weight `name`, if the checkpoint holds one.
+    fn quant_state(&mut self, name: &str, shape: [usize; 2]) -> Result<Option<QuantState>> {
+        if !self.ckpt.contains(&format!("{name}{QUANT_STATE_SUFFIX}")) {
+            return Ok(None);
+        }
+        let ckpt = self.ckpt;
+        let mut keys = Vec::new();
+        let state = QuantState::from_views(name, |key| {
+            keys.push(key.to_string());
+            let raw = ckpt.raw(key).ok()?;
+            TensorView::new(raw.dtype, raw.shape.to_vec(), raw.bytes).ok()
+        })?;
+        if state.shape() != shape {
+            return Err(LlamaError::Shape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: state.shape().to_vec(),
+            });
+        }
+        self.used
+            .extend(keys.into_iter().filter(|k| ckpt.contains(k)));
+        Ok(Some(state))
     }
 
     /// Tensors of the checkpoint never asked for (old checkpoints' `rotary_emb.inv_freq`
@@ -56,6 +92,40 @@ impl<B: Backend> WeightSource<B> for CheckpointSource<'_> {
 
     fn contains(&self, name: &str) -> bool {
         self.ckpt.contains(name)
+    }
+
+    /// Dense weights load as they are; bitsandbytes 4-bit weights (and, with quantization on,
+    /// dense ones after NF4 quantization) are dequantized exactly as bitsandbytes does before
+    /// its matmul, so logits match transformers + bitsandbytes.
+    fn linear(
+        &mut self,
+        prefix: &str,
+        out_features: usize,
+        in_features: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<LoraLinear<B>> {
+        let name = format!("{prefix}.weight");
+        let shape = [out_features, in_features];
+        let values = match self.quant_state(&name, shape)? {
+            Some(state) => state.dequantize_f32(),
+            None => {
+                let dense = self.ckpt.read_f32(&name, &shape)?;
+                self.used.insert(name.clone());
+                match self.quantize {
+                    Some(config) => QuantState::quantize(&dense, &shape, config)?.dequantize_f32(),
+                    None => dense,
+                }
+            }
+        };
+        let w = Tensor::from_data(TensorData::new(values, shape), device);
+        let b = if bias {
+            let data = WeightSource::<B>::dense(self, &format!("{prefix}.bias"), &[out_features])?;
+            Some(Tensor::from_data(data, device))
+        } else {
+            None
+        };
+        Ok(LoraLinear::dense(w, b))
     }
 }
 
@@ -81,12 +151,10 @@ pub fn load_checkpoint<B: Backend>(
     options: &LoadOptions,
     device: &B::Device,
 ) -> Result<Llama<B>> {
-    if config.quantization.is_some() || options.load_in_4bit {
-        return Err(LlamaError::InvalidArgument(
-            "4-bit loading is not available yet".into(),
-        ));
-    }
     let mut src = CheckpointSource::new(ckpt);
+    if options.load_in_4bit {
+        src = src.with_quantization(QuantConfig::default());
+    }
     let model = Llama::build(config, &mut src, device)?;
     let unused = src.unused();
     if !unused.is_empty() {
