@@ -16,6 +16,9 @@ mod confusion;
 mod error;
 mod normal;
 mod pairwise_sum;
+mod porter;
+mod rouge;
+mod tokenize;
 mod wilcoxon;
 
 pub use bootstrap::{
@@ -29,6 +32,9 @@ pub use classification::{
 pub use confusion::{confusion_matrix, ConfusionMatrix};
 pub use error::MetricsError;
 pub use normal::{normal_cdf, normal_sf};
+pub use porter::PorterStemmer;
+pub use rouge::{reference, RougeError, RougeScore, RougeScorer, RougeType, Scores};
+pub use tokenize::{tokenize, DefaultTokenizer, Tokenizer};
 pub use wilcoxon::{
     signed_rank_pmf, wilcoxon, wilcoxon_differences, Alternative, PValueMethod, WilcoxonMethod,
     WilcoxonOptions, WilcoxonResult, ZeroMethod,

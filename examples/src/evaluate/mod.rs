@@ -1,0 +1,167 @@
+//! The `evaluate` program: score model outputs line by line with the papers' metrics.
+//!
+//! `evaluate rouge|classify|wilcoxon|icd10 --input FILE.jsonl [--output FILE.jsonl]` reads one
+//! JSON object per line and writes one JSON object per line, in the same order, with every
+//! input field the subcommand does not consume (such as `id`) copied through. A line that
+//! cannot be scored becomes `{"error": "line N: ..."}` (plus the copied fields) and the run
+//! goes on. See [`json`] for the plumbing and each subcommand's module for its fields.
+//!
+//! Adding a subcommand is one variant of [`Command`] (whose argument type implements
+//! [`Subcommand`]) and one module.
+
+pub mod classify;
+pub mod json;
+pub mod rouge;
+pub mod wilcoxon;
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Args, Parser};
+
+/// Score model outputs with the metrics of the radiation-oncology studies, matching
+/// rouge-score, scikit-learn and scipy.
+///
+/// Each subcommand reads JSON lines (--input) and writes one JSON line per input line
+/// (--output, written atomically, or stdout), copying other fields such as "id" through.
+/// Bad lines give {"error": "line N: ..."} and the run goes on. Non-finite floats are the
+/// strings "NaN", "Infinity", "-Infinity", in output and input.
+#[derive(Debug, Parser)]
+#[command(name = "evaluate", version)]
+pub struct Cli {
+    /// What to compute.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Input and output files, common to the line-by-line subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct IoArgs {
+    /// Input file: JSON lines, one object per line.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub input: PathBuf,
+    /// Output file (JSON lines, written atomically); stdout when absent.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub output: Option<PathBuf>,
+}
+
+/// A runnable subcommand.
+pub trait Subcommand {
+    /// Runs it to the end.
+    ///
+    /// # Errors
+    /// Anything that stops the whole run (unreadable input, unwritable output); bad lines
+    /// are not errors.
+    fn run(&self) -> anyhow::Result<()>;
+}
+
+/// The subcommands of `evaluate`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// ROUGE-1/2/L/Lsum as rouge-score 0.1.2. In: {"reference","candidate"}; out:
+    /// {"rouge1":{"precision","recall","fmeasure"},"rouge2":..,"rougeL":..,"rougeLsum":..}.
+    Rouge(rouge::RougeArgs),
+    /// Accuracy and precision/recall/F-beta/support as scikit-learn. In: {"y_true":[..],
+    /// "y_pred":[..],"labels":null|[..],"average":null|"micro"|"macro"|"weighted",
+    /// "zero_division":"warn"|0|1|"nan","beta":1.0,"sample_weight":null|[..]}; out:
+    /// {"labels","precision","recall","fscore","support","accuracy","warnings"} (arrays per
+    /// label when average is null).
+    Classify(classify::ClassifyArgs),
+    /// Wilcoxon signed-rank test as scipy.stats.wilcoxon. In: {"x":[..],"y":[..]|null,
+    /// "zero_method":"wilcox"|"pratt"|"zsplit","correction":false,"alternative":
+    /// "two-sided"|"greater"|"less","method":"auto"|"exact"|"asymptotic"}; out: {"statistic",
+    /// "pvalue","zstatistic"|null,"method":"exact"|"asymptotic"|"permutation"}.
+    Wilcoxon(wilcoxon::WilcoxonArgs),
+    /// ICD-10-CM code validation. In: {"input":".."}; out: {"valid","code","kind","billable",
+    /// "description"}. (Provided by ro-tasks; not available in this build yet.)
+    Icd10(PendingIcd10Args),
+    /// Score a task's predictions (and compare with a baseline). (Provided by ro-tasks; not
+    /// available in this build yet.)
+    Task(PendingTaskArgs),
+}
+
+impl Command {
+    /// Runs the chosen subcommand.
+    ///
+    /// # Errors
+    /// See [`Subcommand::run`].
+    pub fn run(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Rouge(a) => a.run(),
+            Self::Classify(a) => a.run(),
+            Self::Wilcoxon(a) => a.run(),
+            Self::Icd10(a) => a.run(),
+            Self::Task(a) => a.run(),
+        }
+    }
+}
+
+fn report(summary: json::RunSummary) {
+    if summary.errors > 0 {
+        log::warn!(
+            "{} of {} lines could not be scored (see their \"error\" fields)",
+            summary.errors,
+            summary.lines
+        );
+    }
+}
+
+impl Subcommand for rouge::RougeArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        rouge::run(self).map(report)
+    }
+}
+
+impl Subcommand for classify::ClassifyArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        classify::run(self).map(report)
+    }
+}
+
+impl Subcommand for wilcoxon::WilcoxonArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        wilcoxon::run(self).map(report)
+    }
+}
+
+/// Arguments of `evaluate icd10` until ro-tasks provides it.
+#[derive(Debug, Clone, Args)]
+pub struct PendingIcd10Args {
+    /// Input and output files.
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+impl Subcommand for PendingIcd10Args {
+    fn run(&self) -> anyhow::Result<()> {
+        bail!(
+            "`evaluate icd10` is not available yet in this build (ICD-10 validation comes with \
+             ro-tasks); {} was not read",
+            self.io.input.display()
+        )
+    }
+}
+
+/// Arguments of `evaluate task` until ro-tasks provides it.
+#[derive(Debug, Clone, Args)]
+pub struct PendingTaskArgs {
+    /// The task: letters, regimen, modality or icd10.
+    #[arg(long)]
+    pub task: String,
+    /// Predictions to score (JSON lines).
+    #[arg(long, value_name = "P.jsonl")]
+    pub predictions: PathBuf,
+    /// Baseline predictions to compare against (JSON lines), with significance tests.
+    #[arg(long, value_name = "B.jsonl")]
+    pub baseline: Option<PathBuf>,
+}
+
+impl Subcommand for PendingTaskArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        bail!(
+            "`evaluate task` is not available yet in this build (task scoring comes with \
+             ro-tasks); {} was not read",
+            self.predictions.display()
+        )
+    }
+}
