@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 
 pub use config::{DemoArgs, RunConfig};
 pub use progress::Stages;
-pub use report::{write_atomic, write_report, ReportFiles};
+pub use report::{write_report, ReportFiles};
 pub use summary::{DemoSummary, RunStats};
 
 /// What the libraries do not offer yet, stage by stage. The demo refuses to run (non-zero

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -11,35 +10,7 @@ use anyhow::{Context, Result};
 use super::config::BaseModel;
 use super::plots::{confusion_svg, loss_curves_svg, metric_bars_svg};
 use super::summary::{DemoSummary, ExampleOutput, Num, RunStats};
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed and
-/// then renamed over `path`, so a reader never sees a half-written file.
-///
-/// # Errors
-///
-/// Any I/O error, with the path in the message.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing {}", path.display()))
-    })
-}
+use crate::evaluate::json::write_atomically;
 
 /// The files a report consists of, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,16 +73,16 @@ pub fn write_report(out: &Path, summary: &DemoSummary, stats: &RunStats) -> Resu
         plots.push((file, caption, svg));
     }
     for (file, _, svg) in &plots {
-        write_atomic(&out.join(file), svg.as_bytes())?;
+        write_atomically(&out.join(file), svg.as_bytes())?;
     }
     let metrics = out.join("metrics.json");
-    write_atomic(&metrics, metrics_json(summary)?.as_bytes())?;
+    write_atomically(&metrics, metrics_json(summary)?.as_bytes())?;
     let captions: Vec<(String, String)> = plots
         .iter()
         .map(|(f, c, _)| (f.clone(), c.clone()))
         .collect();
     let report = out.join("report.md");
-    write_atomic(
+    write_atomically(
         &report,
         render_markdown(summary, stats, &captions).as_bytes(),
     )?;
@@ -487,8 +458,8 @@ mod tests {
     }
 
     #[test]
-    fn write_atomic_names_the_file_on_error() {
-        let e = write_atomic(Path::new("/nonexistent-dir/x/report.md"), b"x").unwrap_err();
+    fn write_errors_name_the_file() {
+        let e = write_atomically(Path::new("/nonexistent-dir/x/report.md"), b"x").unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent-dir/x/report.md"));
     }
 }

@@ -7,6 +7,7 @@
 use serde::{Serialize, Serializer};
 
 use super::config::RunConfig;
+use crate::evaluate::json::float;
 
 /// A float that serializes as a JSON number when finite and as the strings `"NaN"`,
 /// `"Infinity"` or `"-Infinity"` otherwise (plain serde_json would write `null`).
@@ -15,16 +16,7 @@ pub struct Num(pub f64);
 
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v = self.0;
-        if v.is_finite() {
-            s.serialize_f64(v)
-        } else if v.is_nan() {
-            s.serialize_str("NaN")
-        } else if v > 0.0 {
-            s.serialize_str("Infinity")
-        } else {
-            s.serialize_str("-Infinity")
-        }
+        float(self.0).serialize(s)
     }
 }
 
