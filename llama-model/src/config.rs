@@ -364,7 +364,7 @@ impl HfLlamaConfig {
         }
         let heads = self.num_attention_heads;
         let kv_heads = self.num_key_value_heads.unwrap_or(heads);
-        if kv_heads == 0 || heads % kv_heads != 0 {
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(cfg_err(
                 "num_key_value_heads",
                 format!("{kv_heads} does not divide num_attention_heads = {heads}"),
@@ -373,7 +373,7 @@ impl HfLlamaConfig {
         let head_dim = match self.head_dim {
             Some(d) => d,
             None => {
-                if self.hidden_size % heads != 0 {
+                if !self.hidden_size.is_multiple_of(heads) {
                     return Err(cfg_err(
                         "hidden_size",
                         format!(

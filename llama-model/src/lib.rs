@@ -31,7 +31,7 @@ pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
 pub use hf::checkpoint::Checkpoint;
 pub use hf::load::{load_checkpoint, load_pretrained, LoadOptions};
-pub use hf::save::{save_pretrained, save_tensors_f32, state_dict};
+pub use hf::save::{save_pretrained, save_tensors_f32, state_dict, NamedTensor};
 pub use init::RandomInit;
 pub use kv_cache::KvCache;
 pub use model::{Llama, LlamaInput, WeightSource};

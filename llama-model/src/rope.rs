@@ -48,7 +48,8 @@ pub fn rope_inv_freq(config: &LlamaConfig) -> Vec<f32> {
                     } else {
                         f
                     };
-                    let medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
+                    // transformers: ~(wavelen < high) & ~(wavelen > low); wavelen is finite here.
+                    let medium = wavelen >= high_freq_wavelen && wavelen <= low_freq_wavelen;
                     if medium {
                         let smooth = (old_len / wavelen - low) / (high - low);
                         (1.0 - smooth) * scaled / factor + smooth * scaled

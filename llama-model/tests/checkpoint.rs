@@ -136,7 +136,7 @@ fn long_prompts_and_foreign_ids_are_typed_errors() {
     let long = vec![3u32; max + 1];
     let err = generate(
         &model,
-        &[long.clone()],
+        std::slice::from_ref(&long),
         &GenerationConfig::greedy(1),
         |_| {},
     )

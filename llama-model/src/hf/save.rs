@@ -48,10 +48,13 @@ fn f32_bytes<B: Backend, const D: usize>(
     Ok((shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()))
 }
 
+/// A named f32 tensor ready for safetensors: `(name, shape, little-endian bytes)`.
+pub type NamedTensor = (String, Vec<usize>, Vec<u8>);
+
 /// All weights of the model under their transformers names, as f32 `(name, shape, bytes)`.
 /// Projections are saved as their (dequantized) base weight; an unmerged LoRA adapter is
 /// not included (merge it first, or save it with PEFT).
-pub fn state_dict<B: Backend>(model: &Llama<B>) -> Result<Vec<(String, Vec<usize>, Vec<u8>)>> {
+pub fn state_dict<B: Backend>(model: &Llama<B>) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     let mut push2 = |name: String, t: Tensor<B, 2>| -> Result<()> {
         let (s, b) = f32_bytes(&name, t)?;
@@ -103,10 +106,7 @@ pub fn state_dict<B: Backend>(model: &Llama<B>) -> Result<Vec<(String, Vec<usize
 
 /// Writes f32 tensors `(name, shape, little-endian bytes)` as one safetensors file
 /// (atomically), with `{"format": "pt"}` metadata.
-pub fn save_tensors_f32(
-    path: impl AsRef<Path>,
-    tensors: &[(String, Vec<usize>, Vec<u8>)],
-) -> Result<()> {
+pub fn save_tensors_f32(path: impl AsRef<Path>, tensors: &[NamedTensor]) -> Result<()> {
     let path = path.as_ref();
     let mut views = Vec::with_capacity(tensors.len());
     for (name, shape, bytes) in tensors {
