@@ -7,7 +7,9 @@ use std::process::Command;
 use safetensors::SafeTensors;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/bnb").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools/fixtures/bnb")
+        .join(name)
 }
 
 fn quantize(args: &[&str]) -> std::process::Output {
@@ -19,7 +21,10 @@ fn quantize(args: &[&str]) -> std::process::Output {
 
 fn assert_same_tensors(a: &Path, b: &Path) {
     let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    let (x, y) = (SafeTensors::deserialize(&x).unwrap(), SafeTensors::deserialize(&y).unwrap());
+    let (x, y) = (
+        SafeTensors::deserialize(&x).unwrap(),
+        SafeTensors::deserialize(&y).unwrap(),
+    );
     let mut kx: Vec<_> = x.names();
     let mut ky: Vec<_> = y.names();
     kx.sort();
@@ -37,15 +42,24 @@ fn model_mode_writes_what_transformers_writes() {
     for (dq, reference) in [(true, "hf_tiny_dq"), (false, "hf_tiny")] {
         let out = tempfile::tempdir().unwrap();
         let dense = fixture("hf_tiny_dense");
-        let mut args = vec!["--model", dense.to_str().unwrap(), "--output", out.path().to_str().unwrap()];
+        let mut args = vec![
+            "--model",
+            dense.to_str().unwrap(),
+            "--output",
+            out.path().to_str().unwrap(),
+        ];
         if !dq {
             args.push("--no-double-quant");
         }
         let o = quantize(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_same_tensors(&out.path().join("model.safetensors"), &fixture(reference).join("model.safetensors"));
+        assert_same_tensors(
+            &out.path().join("model.safetensors"),
+            &fixture(reference).join("model.safetensors"),
+        );
         let cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap())
+                .unwrap();
         let q = &cfg["quantization_config"];
         assert_eq!(q["quant_method"], "bitsandbytes");
         assert_eq!(q["load_in_4bit"], true);
@@ -60,8 +74,14 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let q = dir.path().join("q.safetensors");
     let dense = fixture("hf_tiny_dense/model.safetensors");
-    let o = quantize(&["--input", dense.to_str().unwrap(), "--output", q.to_str().unwrap(),
-        "--tensors", "model.layers.0.self_attn.q_proj.weight,model.layers.1.mlp.down_proj.weight"]);
+    let o = quantize(&[
+        "--input",
+        dense.to_str().unwrap(),
+        "--output",
+        q.to_str().unwrap(),
+        "--tensors",
+        "model.layers.0.self_attn.q_proj.weight,model.layers.1.mlp.down_proj.weight",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&q).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
@@ -71,7 +91,13 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     // --dequantize on transformers' own 4-bit file gives bnb's dequantized values
     let back = dir.path().join("back.safetensors");
     let theirs = fixture("hf_tiny_dq/model.safetensors");
-    let o = quantize(&["--dequantize", "--input", theirs.to_str().unwrap(), "--output", back.to_str().unwrap()]);
+    let o = quantize(&[
+        "--dequantize",
+        "--input",
+        theirs.to_str().unwrap(),
+        "--output",
+        back.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let b = std::fs::read(&back).unwrap();
     let sb = SafeTensors::deserialize(&b).unwrap();
@@ -88,8 +114,14 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     let dense_bytes = std::fs::read(&dense).unwrap();
     let sd = SafeTensors::deserialize(&dense_bytes).unwrap();
     let w = sd.tensor(name).unwrap();
-    let ours = qlora_core::QuantState::quantize_bytes(w.data(), qlora_core::FloatDtype::BF16, w.shape(),
-        qlora_core::QuantConfig::default(), name).unwrap();
+    let ours = qlora_core::QuantState::quantize_bytes(
+        w.data(),
+        qlora_core::FloatDtype::BF16,
+        w.shape(),
+        qlora_core::QuantConfig::default(),
+        name,
+    )
+    .unwrap();
     assert_eq!(ours, state);
 }
 
@@ -97,23 +129,47 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
 fn bad_input_fails_with_one_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.safetensors");
-    let missing = quantize(&["--input", "/nonexistent.safetensors", "--output", out.to_str().unwrap()]);
+    let missing = quantize(&[
+        "--input",
+        "/nonexistent.safetensors",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.safetensors"));
 
     let dense = fixture("hf_tiny_dense/model.safetensors");
-    let bs = quantize(&["--input", dense.to_str().unwrap(), "--output", out.to_str().unwrap(), "--blocksize", "48"]);
+    let bs = quantize(&[
+        "--input",
+        dense.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--blocksize",
+        "48",
+    ]);
     assert!(!bs.status.success());
     assert!(String::from_utf8_lossy(&bs.stderr).contains("blocksize"));
 
     let truncated = dir.path().join("t.safetensors");
     let bytes = std::fs::read(&dense).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let t = quantize(&["--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    let t = quantize(&[
+        "--input",
+        truncated.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(!t.status.success());
     assert!(String::from_utf8_lossy(&t.stderr).contains("t.safetensors"));
 
-    let nt = quantize(&["--input", dense.to_str().unwrap(), "--output", out.to_str().unwrap(), "--tensors", "nope"]);
+    let nt = quantize(&[
+        "--input",
+        dense.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--tensors",
+        "nope",
+    ]);
     assert!(!nt.status.success());
     assert!(String::from_utf8_lossy(&nt.stderr).contains("nope"));
     assert!(!out.exists(), "no partial output on failure");

@@ -82,6 +82,8 @@ fn add_lanes<const W: usize>(acc: &mut [f32; W], v: &[f32]) {
     }
 }
 
+// Index loops mirror torch's C++ so the summation order is easy to check against it.
+#[allow(clippy::needless_range_loop)]
 /// torch's `multi_row_sum` with 4 rows of `W`-lane vectors per step and 4 cascade levels.
 fn multi_row_sum<const W: usize>(data: &[f32], rows: usize) -> [[f32; W]; 4] {
     const LEVELS: usize = 4;
@@ -126,6 +128,7 @@ fn multi_row_sum<const W: usize>(data: &[f32], rows: usize) -> [[f32; W]; 4] {
     acc[0]
 }
 
+#[allow(clippy::needless_range_loop)]
 /// torch's `row_sum`: `vectors` consecutive `W`-lane vectors, summed with 4-way ILP.
 fn row_sum<const W: usize>(data: &[f32], vectors: usize) -> [f32; W] {
     let rows = vectors / 4;
@@ -226,7 +229,8 @@ fn lut_index(scaled: f32) -> usize {
 /// let back = dequantize_blockwise_dynamic(&q, &a, 256);
 /// assert!((back[0] - 0.5).abs() < 1e-2);
 /// assert!((back[1] + 1.0).abs() < 1e-2); // the map's most negative code is -0.99297
-/// assert_eq!(back[2], 0.0);
+/// // bitsandbytes' lookup table puts 0 one code above zero (bin 32768 is at +1.5e-5)
+/// assert!(back[2] > 0.0 && back[2] < 1e-4);
 /// ```
 pub fn quantize_blockwise_dynamic(values: &[f32], blocksize: usize) -> (Vec<u8>, Vec<f32>) {
     let lut = dynamic_lut();
@@ -235,7 +239,9 @@ pub fn quantize_blockwise_dynamic(values: &[f32], blocksize: usize) -> (Vec<u8>,
     let mut absmax = Vec::with_capacity(values.len().div_ceil(bs));
     for block in values.chunks(bs) {
         // std::max(acc, fabs(x)) as in bitsandbytes (a NaN element is skipped).
-        let am = block.iter().fold(0.0f32, |m, x| if m < x.abs() { x.abs() } else { m });
+        let am = block
+            .iter()
+            .fold(0.0f32, |m, x| if m < x.abs() { x.abs() } else { m });
         absmax.push(am);
         if am == 0.0 {
             codes.extend(std::iter::repeat_n(0u8, block.len()));

@@ -29,15 +29,14 @@ pub use double_quant::{
 pub use error::{Error, Result};
 pub use nf4::{
     check_nf4_lengths, dequantize_nf4_reference, nf4_code, pack_nibbles, quantize_nf4_reference,
-    unpack_nibbles, Blocksize, Nf4Blocks, ABSMAX_FLOOR, ALLOWED_BLOCKSIZES, NF4_CODE,
-    NF4_MAX_GAP, NF4_MIDPOINTS,
+    unpack_nibbles, Blocksize, Nf4Blocks, ABSMAX_FLOOR, ALLOWED_BLOCKSIZES, NF4_CODE, NF4_MAX_GAP,
+    NF4_MIDPOINTS,
 };
 pub use quant::dtype::{FloatDtype, QuantFloat};
 pub use quant::fast::{dequantize_nf4, dequantize_nf4_into, quantize_nf4};
 pub use quant::linear::Nf4Linear;
 pub use quant::tensor::dequantize_tensor;
 pub use quant_state::{
-    parse_safetensors, python_float_repr, quantized_weight_names, Absmax, OwnedTensor,
-    QuantConfig, QuantState,
-    QUANT_STATE_SUFFIX,
+    parse_safetensors, python_float_repr, quantized_weight_names, Absmax, OwnedTensor, QuantConfig,
+    QuantState, QUANT_STATE_SUFFIX,
 };

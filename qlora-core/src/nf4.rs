@@ -124,6 +124,8 @@ impl TryFrom<usize> for Blocksize {
 /// assert_eq!(nf4_code(f32::NAN), 15);
 /// ```
 #[inline(always)]
+// `!(m >= x)` rather than `m < x` on purpose: it is true for NaN, as torch.bucketize is.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn nf4_code(scaled: f32) -> u8 {
     let mut code = 0u8;
     for m in NF4_MIDPOINTS {
@@ -203,7 +205,11 @@ pub fn quantize_nf4_reference<T: QuantFloat>(values: &[T], blocksize: Blocksize)
                 m.max(a)
             }
         });
-        let floor = if am.is_nan() { am } else { am.max(ABSMAX_FLOOR) };
+        let floor = if am.is_nan() {
+            am
+        } else {
+            am.max(ABSMAX_FLOOR)
+        };
         if b < full_blocks {
             absmax.push(am);
             let inv = 1.0f32 / floor;

@@ -341,6 +341,12 @@ impl QuantState {
         out
     }
 
+    /// Dequantizes into `out` (length [`QuantState::numel`]) without allocating; fails on a
+    /// wrong length.
+    pub fn dequantize_into<T: QuantFloat>(&self, out: &mut [T]) -> Result<()> {
+        dequantize_nf4_into(&self.packed, &self.absmax.to_f32(), self.blocksize, out)
+    }
+
     /// Dequantizes to `f32` (before rounding to the original dtype).
     pub fn dequantize_f32(&self) -> Vec<f32> {
         self.dequantize::<f32>()
@@ -432,8 +438,14 @@ impl QuantState {
         }
         out.push((format!("{name}.quant_map"), f32_tensor(&NF4_CODE)));
         if let Absmax::Double(d) = &self.absmax {
-            out.push((format!("{name}.nested_absmax"), f32_tensor(&d.nested_absmax)));
-            out.push((format!("{name}.nested_quant_map"), f32_tensor(&d.nested_code)));
+            out.push((
+                format!("{name}.nested_absmax"),
+                f32_tensor(&d.nested_absmax),
+            ));
+            out.push((
+                format!("{name}.nested_quant_map"),
+                f32_tensor(&d.nested_code),
+            ));
         }
         let json = self.quant_state_json().into_bytes();
         out.push((
@@ -473,7 +485,11 @@ impl QuantState {
         let qs = QsJson::parse(qs_view.data(), &qs_key)?;
 
         let w = get("")?;
-        expect_dtype(&w, name, &[Dtype::U8, Dtype::I8, Dtype::F16, Dtype::BF16, Dtype::F32])?;
+        expect_dtype(
+            &w,
+            name,
+            &[Dtype::U8, Dtype::I8, Dtype::F16, Dtype::BF16, Dtype::F32],
+        )?;
         let packed = w.data().to_vec();
 
         let absmax_key = format!("{name}.absmax");
@@ -487,7 +503,11 @@ impl QuantState {
                     got: format!("{} values", code.len()),
                 });
             }
-            if code.iter().zip(NF4_CODE).any(|(a, b)| a.to_bits() != b.to_bits()) {
+            if code
+                .iter()
+                .zip(NF4_CODE)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
                 // bitsandbytes dequantizes with its built-in table and ignores this one.
                 log::warn!("{name}.quant_map differs from the NF4 table; using the NF4 table");
             }
@@ -498,8 +518,10 @@ impl QuantState {
                 expect_dtype(&absmax_view, &absmax_key, &[Dtype::U8])?;
                 let nested_absmax =
                     read_f32(&get(".nested_absmax")?, &format!("{name}.nested_absmax"))?;
-                let nested_code =
-                    read_f32(&get(".nested_quant_map")?, &format!("{name}.nested_quant_map"))?;
+                let nested_code = read_f32(
+                    &get(".nested_quant_map")?,
+                    &format!("{name}.nested_quant_map"),
+                )?;
                 Absmax::Double(DoubleQuant {
                     codes: absmax_view.data().to_vec(),
                     nested_absmax,
@@ -535,8 +557,13 @@ impl QsJson {
         let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
         let v: Value =
             serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
-        let field = |k: &str| obj.get(k).ok_or_else(|| bad(format!("missing field `{k}`")));
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
+        let field = |k: &str| {
+            obj.get(k)
+                .ok_or_else(|| bad(format!("missing field `{k}`")))
+        };
         let quant_type = field("quant_type")?
             .as_str()
             .ok_or_else(|| bad("`quant_type` is not a string".into()))?;

@@ -82,11 +82,22 @@ fn check_file(file: &str, expected_dtype: FloatDtype) {
         // Every tensor of the bitsandbytes layout, byte for byte (packed codes, absmax,
         // quant maps, nested absmax, and the quant_state JSON).
         let tensors = ours.to_tensors(&w);
-        let expected_keys: usize = st.names().iter().filter(|k| k.starts_with(&format!("{w}."))).count() + 1;
+        let expected_keys: usize = st
+            .names()
+            .iter()
+            .filter(|k| k.starts_with(&format!("{w}.")))
+            .count()
+            + 1;
         assert_eq!(tensors.len(), expected_keys, "{file}/{case}: tensor count");
-        for (state, label) in [(&ours, "fast"), (&reference, "reference"), (&loaded, "loaded")] {
+        for (state, label) in [
+            (&ours, "fast"),
+            (&reference, "reference"),
+            (&loaded, "loaded"),
+        ] {
             for (key, t) in state.to_tensors(&w) {
-                let e = st.tensor(&key).unwrap_or_else(|_| panic!("{file}: missing {key}"));
+                let e = st
+                    .tensor(&key)
+                    .unwrap_or_else(|_| panic!("{file}: missing {key}"));
                 assert_eq!(t.dtype, e.dtype(), "{file}/{key} ({label}): dtype");
                 assert_eq!(t.shape, e.shape(), "{file}/{key} ({label}): shape");
                 assert!(
@@ -101,7 +112,10 @@ fn check_file(file: &str, expected_dtype: FloatDtype) {
             .flat_map(|v| v.to_le_bytes())
             .collect();
         let want = st.tensor(&format!("{case}.absmax_f32")).unwrap();
-        assert!(same_bits(&absmax, want.data(), FloatDtype::F32), "{file}/{case}: absmax_f32");
+        assert!(
+            same_bits(&absmax, want.data(), FloatDtype::F32),
+            "{file}/{case}: absmax_f32"
+        );
 
         let deq = st.tensor(&format!("{case}.dequant")).unwrap();
         for (state, label) in [(&ours, "fast"), (&loaded, "loaded")] {
@@ -127,8 +141,14 @@ fn check_file(file: &str, expected_dtype: FloatDtype) {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        assert!(same_bits(&ours32, deq32.data(), FloatDtype::F32), "{file}/{case}: f32 dequant");
-        assert!(same_bits(&ref32, deq32.data(), FloatDtype::F32), "{file}/{case}: reference dequant");
+        assert!(
+            same_bits(&ours32, deq32.data(), FloatDtype::F32),
+            "{file}/{case}: f32 dequant"
+        );
+        assert!(
+            same_bits(&ref32, deq32.data(), FloatDtype::F32),
+            "{file}/{case}: reference dequant"
+        );
     }
 }
 
@@ -166,7 +186,9 @@ fn torch_mean_matches_torch() {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut checked = 0;
     for name in st.names() {
-        let Some(n) = name.strip_prefix('v') else { continue };
+        let Some(n) = name.strip_prefix('v') else {
+            continue;
+        };
         let v: Vec<f32> = st
             .tensor(name)
             .unwrap()
@@ -176,7 +198,11 @@ fn torch_mean_matches_torch() {
             .collect();
         let m = st.tensor(&format!("m{n}")).unwrap();
         let want = f32::from_le_bytes(m.data()[..4].try_into().unwrap());
-        assert_eq!(torch_mean_f32(&v).to_bits(), want.to_bits(), "mean of {n} values");
+        assert_eq!(
+            torch_mean_f32(&v).to_bits(),
+            want.to_bits(),
+            "mean of {n} values"
+        );
         checked += 1;
     }
     assert!(checked >= 30);

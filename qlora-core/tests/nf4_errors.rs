@@ -5,7 +5,10 @@ use safetensors::SafeTensors;
 
 fn state(dq: bool) -> QuantState {
     let w: Vec<f32> = (0..4 * 64).map(|i| (i as f32 * 0.1).sin()).collect();
-    let cfg = QuantConfig { blocksize: Blocksize::default(), double_quant: dq };
+    let cfg = QuantConfig {
+        blocksize: Blocksize::default(),
+        double_quant: dq,
+    };
     QuantState::quantize(&w, &[4, 64], cfg).unwrap()
 }
 
@@ -42,7 +45,10 @@ fn wrong_absmax_dtype() {
         t.dtype = safetensors::Dtype::I32;
     });
     let e = load(&b).unwrap_err();
-    assert!(matches!(&e, Error::UnsupportedDtype { tensor, .. } if tensor == "W.absmax"), "{e}");
+    assert!(
+        matches!(&e, Error::UnsupportedDtype { tensor, .. } if tensor == "W.absmax"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -52,7 +58,10 @@ fn wrong_weight_dtype() {
         t.shape = vec![t.data.len() / 8, 1];
     });
     let e = load(&b).unwrap_err();
-    assert!(matches!(&e, Error::UnsupportedDtype { tensor, .. } if tensor == "W"), "{e}");
+    assert!(
+        matches!(&e, Error::UnsupportedDtype { tensor, .. } if tensor == "W"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -62,7 +71,10 @@ fn packed_length_does_not_match_shape() {
         t.shape = vec![100, 1];
     });
     let e = load(&b).unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { tensor, .. } if tensor == "W"), "{e}");
+    assert!(
+        matches!(&e, Error::ShapeMismatch { tensor, .. } if tensor == "W"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,7 +82,10 @@ fn missing_absmax() {
     let mut t = state(false).to_tensors("W");
     t.retain(|(k, _)| k != "W.absmax");
     let e = load(&file(t)).unwrap_err();
-    assert!(matches!(&e, Error::MissingTensor { tensor } if tensor == "W.absmax"), "{e}");
+    assert!(
+        matches!(&e, Error::MissingTensor { tensor } if tensor == "W.absmax"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -78,7 +93,10 @@ fn missing_nested_absmax() {
     let mut t = state(true).to_tensors("W");
     t.retain(|(k, _)| k != "W.nested_absmax");
     let e = load(&file(t)).unwrap_err();
-    assert!(matches!(&e, Error::MissingTensor { tensor } if tensor == "W.nested_absmax"), "{e}");
+    assert!(
+        matches!(&e, Error::MissingTensor { tensor } if tensor == "W.nested_absmax"),
+        "{e}"
+    );
 }
 
 fn with_json(json: &str) -> Error {
@@ -107,16 +125,21 @@ fn corrupt_quant_state_json() {
             "{json}: {e}"
         );
     }
-    let e = with_json(r#"{"quant_type": "nf4", "blocksize": 64, "dtype": "int8", "shape": [4, 64]}"#);
+    let e =
+        with_json(r#"{"quant_type": "nf4", "blocksize": 64, "dtype": "int8", "shape": [4, 64]}"#);
     assert!(matches!(e, Error::UnsupportedDtype { .. }), "{e}");
-    let e = with_json(r#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [4, 65]}"#);
+    let e = with_json(
+        r#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": [4, 65]}"#,
+    );
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
 }
 
 #[test]
 fn blocksize_not_allowed() {
     for b in [0, 16, 48, 100, 8192] {
-        assert!(matches!(Blocksize::new(b), Err(Error::InvalidBlocksize { blocksize }) if blocksize == b));
+        assert!(
+            matches!(Blocksize::new(b), Err(Error::InvalidBlocksize { blocksize }) if blocksize == b)
+        );
     }
 }
 
@@ -124,9 +147,18 @@ fn blocksize_not_allowed() {
 fn values_do_not_match_shape() {
     let e = QuantState::quantize(&[1.0f32; 10], &[3, 4], QuantConfig::default()).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
-    let e = QuantState::quantize_bytes(&[0u8; 7], qlora_core::FloatDtype::F16, &[2, 2], QuantConfig::default(), "x")
-        .unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { tensor, .. } if tensor == "x"), "{e}");
+    let e = QuantState::quantize_bytes(
+        &[0u8; 7],
+        qlora_core::FloatDtype::F16,
+        &[2, 2],
+        QuantConfig::default(),
+        "x",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::ShapeMismatch { tensor, .. } if tensor == "x"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -134,6 +166,9 @@ fn truncated_file() {
     let bytes = file(state(true).to_tensors("W"));
     for cut in [0, 5, 9, bytes.len() / 2, bytes.len() - 1] {
         let e = qlora_core::parse_safetensors(&bytes[..cut], "model.safetensors").unwrap_err();
-        assert!(matches!(&e, Error::Safetensors { context, .. } if context == "model.safetensors"), "{e}");
+        assert!(
+            matches!(&e, Error::Safetensors { context, .. } if context == "model.safetensors"),
+            "{e}"
+        );
     }
 }

@@ -12,22 +12,28 @@ fn forward_equals_dense_matmul_with_dequantized_weight() {
     let dev = Default::default();
     let w = Tensor::<B, 2>::random([24, 96], Distribution::Normal(0.0, 0.5), &dev);
     let bias = Tensor::<B, 1>::random([24], Distribution::Normal(0.0, 1.0), &dev);
-    let layer = Nf4Linear::from_weight(w.clone(), Some(bias.clone()), QuantConfig::default()).unwrap();
+    let layer =
+        Nf4Linear::from_weight(w.clone(), Some(bias.clone()), QuantConfig::default()).unwrap();
     let wq = layer.dequantize(&dev);
     assert_eq!(wq.dims(), [24, 96]);
     // dequantized weight equals the QuantState's own dequantization
     let host = layer.quant_state().dequantize_f32();
-    wq.to_data().assert_eq(&TensorData::new(host, [24, 96]), true);
+    wq.to_data()
+        .assert_eq(&TensorData::new(host, [24, 96]), true);
 
     let x2 = Tensor::<B, 2>::random([5, 96], Distribution::Normal(0.0, 1.0), &dev);
     let want2 = x2.clone().matmul(wq.clone().transpose()) + bias.clone().unsqueeze::<2>();
-    layer.forward(x2).to_data().assert_approx_eq::<f32>(&want2.to_data(), Tolerance::default());
+    layer
+        .forward(x2)
+        .to_data()
+        .assert_approx_eq::<f32>(&want2.to_data(), Tolerance::default());
 
     let x3 = Tensor::<B, 3>::random([2, 5, 96], Distribution::Normal(0.0, 1.0), &dev);
     let want3 = x3.clone().matmul(wq.transpose().unsqueeze::<3>()) + bias.unsqueeze::<3>();
     let got3 = layer.forward(x3);
     assert_eq!(got3.dims(), [2, 5, 24]);
-    got3.to_data().assert_approx_eq::<f32>(&want3.to_data(), Tolerance::default());
+    got3.to_data()
+        .assert_approx_eq::<f32>(&want3.to_data(), Tolerance::default());
 }
 
 #[test]
@@ -40,7 +46,9 @@ fn loaded_state_gives_the_same_layer() {
     let state = QuantState::from_safetensors(&st, "q_proj.weight").unwrap();
     let b = Nf4Linear::<B>::from_quant_state(state, None).unwrap();
     assert_eq!((b.in_features(), b.out_features()), (64, 16));
-    a.dequantize(&dev).to_data().assert_eq(&b.dequantize(&dev).to_data(), true);
+    a.dequantize(&dev)
+        .to_data()
+        .assert_eq(&b.dequantize(&dev).to_data(), true);
     let t = dequantize_tensor::<B>(b.quant_state(), &dev).unwrap();
     t.to_data().assert_eq(&a.dequantize(&dev).to_data(), true);
 }
@@ -59,7 +67,9 @@ fn gradients_flow_to_the_input_only() {
     let gx = x.grad(&grads).unwrap();
     // d(sum(x W^T))/dx = column sums of W, the same for every row
     let wsum = layer.dequantize(&dev).inner().sum_dim(0);
-    gx.slice([0..1, 0..32]).to_data().assert_approx_eq::<f32>(&wsum.to_data(), Tolerance::default());
+    gx.slice([0..1, 0..32])
+        .to_data()
+        .assert_approx_eq::<f32>(&wsum.to_data(), Tolerance::default());
     assert!(bias.val().grad(&grads).is_none());
 }
 

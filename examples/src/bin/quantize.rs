@@ -107,8 +107,15 @@ fn bar(total: u64, what: &str) -> ProgressBar {
 }
 
 /// Writes tensors to `path` atomically (temp file in the same directory, then rename).
-fn write_atomic(path: &Path, tensors: &[(String, Out<'_>)], meta: Option<HashMap<String, String>>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+fn write_atomic(
+    path: &Path,
+    tensors: &[(String, Out<'_>)],
+    meta: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
     let data: Vec<(&str, &Out<'_>)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -132,18 +139,28 @@ fn quantize_tensors<'a>(
 ) -> Result<Vec<(String, Out<'a>)>> {
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
     names.sort();
-    let total: u64 = st.tensors().iter().map(|(_, v)| v.data().len() as u64).sum();
+    let total: u64 = st
+        .tensors()
+        .iter()
+        .map(|(_, v)| v.data().len() as u64)
+        .sum();
     let pb = bar(total, "quantizing");
     let mut out = Vec::new();
     for name in names {
-        let view = st.tensor(&name).with_context(|| format!("{}: tensor `{name}`", file.display()))?;
+        let view = st
+            .tensor(&name)
+            .with_context(|| format!("{}: tensor `{name}`", file.display()))?;
         let len = view.data().len() as u64;
         if selected(&name, &view) {
             let dtype = FloatDtype::from_safetensors(view.dtype(), &name)
                 .with_context(|| format!("{}", file.display()))?;
             let q = QuantState::quantize_bytes(view.data(), dtype, view.shape(), config, &name)
                 .with_context(|| format!("{}", file.display()))?;
-            out.extend(q.to_tensors(&name).into_iter().map(|(k, t)| (k, Out::Owned(t))));
+            out.extend(
+                q.to_tensors(&name)
+                    .into_iter()
+                    .map(|(k, t)| (k, Out::Owned(t))),
+            );
         } else {
             out.push((name, Out::Borrowed(view)));
         }
@@ -184,15 +201,22 @@ fn dequantize_all<'a>(st: &SafeTensors<'a>, file: &Path) -> Result<Vec<(String, 
     let companion = |k: &str| {
         names.iter().any(|n| {
             k.strip_prefix(n.as_str()).is_some_and(|rest| {
-                [".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map", QUANT_STATE_SUFFIX]
-                    .contains(&rest)
+                [
+                    ".absmax",
+                    ".quant_map",
+                    ".nested_absmax",
+                    ".nested_quant_map",
+                    QUANT_STATE_SUFFIX,
+                ]
+                .contains(&rest)
             })
         })
     };
     let mut out = Vec::new();
     let pb = bar(names.len() as u64, "dequantizing");
     for n in &names {
-        let q = QuantState::from_safetensors(st, n).with_context(|| format!("{}", file.display()))?;
+        let q =
+            QuantState::from_safetensors(st, n).with_context(|| format!("{}", file.display()))?;
         out.push((
             n.clone(),
             Out::Owned(OwnedTensor {
@@ -232,7 +256,10 @@ fn run_model(args: &Args, dir: &Path, config: QuantConfig) -> Result<()> {
         .as_object_mut()
         .ok_or_else(|| anyhow::anyhow!("{}: not a JSON object", cfg_path.display()))?;
     if obj.contains_key("quantization_config") {
-        bail!("{}: field `quantization_config`: the model is already quantized", cfg_path.display());
+        bail!(
+            "{}: field `quantization_config`: the model is already quantized",
+            cfg_path.display()
+        );
     }
     let dq = config.double_quant;
     obj.insert(
@@ -267,7 +294,10 @@ fn run_model(args: &Args, dir: &Path, config: QuantConfig) -> Result<()> {
             .get("weight_map")
             .and_then(|m| m.as_object())
             .ok_or_else(|| anyhow::anyhow!("{}: field `weight_map` missing", index.display()))?;
-        let mut s: Vec<String> = map.values().filter_map(|f| f.as_str().map(String::from)).collect();
+        let mut s: Vec<String> = map
+            .values()
+            .filter_map(|f| f.as_str().map(String::from))
+            .collect();
         s.sort();
         s.dedup();
         s
@@ -288,11 +318,19 @@ fn run_model(args: &Args, dir: &Path, config: QuantConfig) -> Result<()> {
     }
     if shards.len() > 1 || index.exists() {
         let idx = serde_json::json!({"metadata": {}, "weight_map": weight_map});
-        write_text_atomic(&args.output.join("model.safetensors.index.json"), &serde_json::to_string_pretty(&idx)?)?;
+        write_text_atomic(
+            &args.output.join("model.safetensors.index.json"),
+            &serde_json::to_string_pretty(&idx)?,
+        )?;
     }
-    write_text_atomic(&args.output.join("config.json"), &serde_json::to_string_pretty(&cfg)?)?;
+    write_text_atomic(
+        &args.output.join("config.json"),
+        &serde_json::to_string_pretty(&cfg)?,
+    )?;
     // Tokenizer and generation files are copied unchanged.
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?
+    {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().to_string();
         if entry.file_type()?.is_file()
@@ -312,8 +350,10 @@ fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes).with_context(|| format!("{}: cannot write", path.display()))?;
-    tmp.persist(path).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("{}: cannot rename into place", path.display()))?;
     Ok(())
 }
 

@@ -45,7 +45,11 @@ fn quantize_block<T: QuantFloat>(xs: &[T], full: bool, buf: &mut [f32], out: &mu
     let buf = &mut buf[..xs.len()];
     T::to_f32_slice(xs, buf);
     let am = block_absmax(buf);
-    let floor = if am.is_nan() { am } else { am.max(ABSMAX_FLOOR) };
+    let floor = if am.is_nan() {
+        am
+    } else {
+        am.max(ABSMAX_FLOOR)
+    };
     let mut codes = [0u8; 4096];
     let codes = &mut codes[..xs.len()];
     if full {

@@ -16,10 +16,16 @@ use crate::quant_state::QuantState;
 /// let t = dequantize_tensor::<NdArray>(&q, &Default::default()).unwrap();
 /// assert_eq!(t.dims(), [2, 64]);
 /// ```
-pub fn dequantize_tensor<B: Backend>(state: &QuantState, device: &B::Device) -> Result<Tensor<B, 2>> {
+pub fn dequantize_tensor<B: Backend>(
+    state: &QuantState,
+    device: &B::Device,
+) -> Result<Tensor<B, 2>> {
     let [rows, cols] = two_d(state.shape())?;
     let values = state.dequantize_f32();
-    Ok(Tensor::from_data(TensorData::new(values, [rows, cols]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(values, [rows, cols]),
+        device,
+    ))
 }
 
 /// The shape as `[rows, cols]`, or an error naming the expected rank.
