@@ -55,7 +55,11 @@ impl LrSchedule {
     /// The multiplier of the peak rate at optimizer step `step` (0-based), exactly as
     /// transformers' `LambdaLR` lambdas compute it.
     pub fn multiplier(&self, step: u64) -> f64 {
-        let (s, w, t) = (step as f64, self.warmup_steps as f64, self.total_steps as f64);
+        let (s, w, t) = (
+            step as f64,
+            self.warmup_steps as f64,
+            self.total_steps as f64,
+        );
         if step < self.warmup_steps {
             return s / w.max(1.0);
         }
@@ -95,7 +99,10 @@ mod tests {
             for (i, want) in case["lrs"].as_array().unwrap().iter().enumerate() {
                 let got = s.lr_at(i as u64);
                 let want = want.as_f64().unwrap();
-                assert!((got - want).abs() <= 1e-15, "{name} step {i}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-15,
+                    "{name} step {i}: {got} vs {want}"
+                );
                 n += 1;
             }
         }

@@ -69,9 +69,10 @@ impl TargetModule {
     /// The parent module in a LLaMA decoder layer: `"self_attn"` or `"mlp"`.
     pub fn parent(self) -> &'static str {
         match self {
-            TargetModule::QProj | TargetModule::KProj | TargetModule::VProj | TargetModule::OProj => {
-                "self_attn"
-            }
+            TargetModule::QProj
+            | TargetModule::KProj
+            | TargetModule::VProj
+            | TargetModule::OProj => "self_attn",
             TargetModule::GateProj | TargetModule::UpProj | TargetModule::DownProj => "mlp",
         }
     }

@@ -516,11 +516,21 @@ mod tests {
     fn shape_mismatch_is_an_error() {
         let w = tensor::<TestBackend, 2>(det(6, 0.2), [3, 2]);
         let e = LoraLinear::dense(w.clone(), None)
-            .with_lora_weights(tensor(det(3, 1.0), [1, 3]), tensor(det(3, 1.0), [3, 1]), 1.0, 0.0)
+            .with_lora_weights(
+                tensor(det(3, 1.0), [1, 3]),
+                tensor(det(3, 1.0), [3, 1]),
+                1.0,
+                0.0,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("lora_A"), "{e}");
         let e = LoraLinear::dense(w, None)
-            .with_lora_weights(tensor(det(2, 1.0), [1, 2]), tensor(det(4, 1.0), [2, 2]), 1.0, 0.0)
+            .with_lora_weights(
+                tensor(det(2, 1.0), [1, 2]),
+                tensor(det(4, 1.0), [2, 2]),
+                1.0,
+                0.0,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("lora_B"), "{e}");
     }
@@ -552,7 +562,11 @@ mod tests {
         let a = inner(lora.lora_a.val());
         let b = inner(lora.lora_b.val());
         let ones = Tensor::<TestBackend, 2>::ones([5, 4], &Default::default());
-        let exp_gb = ones.clone().transpose().matmul(xa.clone().matmul(a.transpose())) * 2.0;
+        let exp_gb = ones
+            .clone()
+            .transpose()
+            .matmul(xa.clone().matmul(a.transpose()))
+            * 2.0;
         let exp_ga = b.transpose().matmul(ones.transpose()).matmul(xa) * 2.0;
         gb.into_data()
             .assert_approx_eq::<f32>(&exp_gb.into_data(), Tolerance::absolute(1e-5));
@@ -582,7 +596,12 @@ mod tests {
         // On the inner (non-autodiff) backend dropout is off even with p > 0.
         let w = tensor::<TestBackend, 2>(det(3 * 3, 0.3), [3, 3]);
         let layer = LoraLinear::dense(w, None)
-            .with_lora_weights(tensor(det(6, 0.7), [2, 3]), tensor(det(6, 0.4), [3, 2]), 1.0, 0.5)
+            .with_lora_weights(
+                tensor(det(6, 0.7), [2, 3]),
+                tensor(det(6, 0.4), [3, 2]),
+                1.0,
+                0.5,
+            )
             .unwrap();
         let x = tensor::<TestBackend, 2>(det(6, 0.8), [2, 3]);
         let y1 = layer.forward(x.clone()).into_data();

@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: [`LoraConfig`] and the [`TargetModule`] enum.
 //! - [`linear`]: [`LoraLinear`], its frozen [`FrozenBase`] and trainable [`LoraAdapter`].
-//! - [`error`]: [`LoraError`].
+//! - [`error`]: the [`LoraError`] type.
 
 pub mod config;
 pub mod error;

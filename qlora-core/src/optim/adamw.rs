@@ -194,7 +194,11 @@ impl<B: Backend> AdamW<B> {
         lr: f64,
     ) -> Tensor<B, D> {
         let shape = param.shape();
-        assert_eq!(shape, grad.shape(), "AdamW: gradient shape differs from `{name}`");
+        assert_eq!(
+            shape,
+            grad.shape(),
+            "AdamW: gradient shape differs from `{name}`"
+        );
         let n = shape.num_elements();
         let device = param.device();
         let p = param.reshape([n]);
@@ -234,7 +238,10 @@ impl<B: Backend> AdamW<B> {
         let mut steps = BTreeMap::new();
         for (name, st) in &self.states {
             tensors.insert(format!("{name}.exp_avg"), st.exp_avg.clone().into_data());
-            tensors.insert(format!("{name}.exp_avg_sq"), st.exp_avg_sq.clone().into_data());
+            tensors.insert(
+                format!("{name}.exp_avg_sq"),
+                st.exp_avg_sq.clone().into_data(),
+            );
             steps.insert(name.clone(), st.step);
         }
         (tensors, steps)
@@ -266,10 +273,8 @@ mod tests {
         ))
         .unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
-        let meta: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../tools/fixtures/optim/adamw.json"
-        ))
-        .unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tools/fixtures/optim/adamw.json")).unwrap();
         let mut checked = 0;
         for case in meta["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
@@ -309,7 +314,10 @@ mod tests {
                         let (want, _) = load(&st, &format!("{name}.p{i}.{what}{step}"));
                         for (a, b) in ours.iter().zip(&want) {
                             let tol = 1e-6 * b.abs().max(1.0);
-                            assert!((a - b).abs() <= tol, "{name} p{i} {what} step {step}: {a} vs {b}");
+                            assert!(
+                                (a - b).abs() <= tol,
+                                "{name} p{i} {what} step {step}: {a} vs {b}"
+                            );
                             checked += 1;
                         }
                     }
@@ -339,7 +347,9 @@ mod tests {
         let dev = Default::default();
         let mut pt = Tensor::<TestBackend, 1>::from_data(TensorData::new(p.clone(), [n]), &dev);
         for step in 1..=5u64 {
-            let g: Vec<f32> = (0..n).map(|i| ((i as u64 * step) as f32 * 0.11).cos()).collect();
+            let g: Vec<f32> = (0..n)
+                .map(|i| ((i as u64 * step) as f32 * 0.11).cos())
+                .collect();
             adamw_step_reference(&mut p, &g, &mut m, &mut v, step, 1e-3, &cfg);
             let gt = Tensor::<TestBackend, 1>::from_data(TensorData::new(g, [n]), &dev);
             pt = opt.step("x", pt, gt, 1e-3);

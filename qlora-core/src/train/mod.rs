@@ -1,0 +1,23 @@
+//! A model-agnostic supervised fine-tuning loop for models built from
+//! [`LoraLinear`](crate::LoraLinear) layers.
+//!
+//! - [`loss`]: causal-LM cross-entropy on target tokens (`-100` elsewhere), with the shift.
+//! - [`batch`]: [`Example`]s and right-padded [`Batch`]es with attention masks.
+//! - [`params`]: trainable parameters (the LoRA `A`/`B`) by dotted path.
+//! - [`trainer`]: the [`CausalLm`] trait, [`TrainConfig`] and [`Trainer`] (gradient
+//!   accumulation, clipping, AdamW, schedules, metrics, atomic checkpoints, exact resume).
+
+pub mod batch;
+pub mod error;
+pub mod loss;
+pub mod params;
+pub mod trainer;
+
+pub use batch::{collate, Batch, Example};
+pub use error::TrainError;
+pub use loss::{causal_lm_loss, causal_lm_loss_sum, count_targets, IGNORE_INDEX};
+pub use params::{replace_trainable, trainable_grads, trainable_host_tensors, trainable_params};
+pub use trainer::{CausalLm, StepMetrics, TrainConfig, Trainer};
+
+#[cfg(test)]
+mod tests;

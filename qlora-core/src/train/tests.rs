@@ -1,0 +1,295 @@
+//! Trainer tests on a toy causal LM made of `LoraLinear` layers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::embedding;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::lora::{TestAutodiffBackend, TestBackend};
+use crate::{AdamWConfig, LoraConfig, LoraLinear, LrSchedule, ScheduleKind};
+
+type AB = TestAutodiffBackend;
+
+/// The backend RNG (dropout) is process-global on NdArray: trainers in parallel test threads
+/// would re-seed it under each other, so the trainer tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+const V: usize = 11;
+const H: usize = 8;
+
+#[derive(Module, Debug)]
+struct Toy<B: Backend> {
+    emb: Param<Tensor<B, 2>>,
+    l1: LoraLinear<B>,
+    head: LoraLinear<B>,
+}
+
+impl<B: Backend> CausalLm<B> for Toy<B> {
+    fn logits(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        _attention_mask: Tensor<B, 2, Int>,
+    ) -> Result<Tensor<B, 3>, String> {
+        let h = embedding(self.emb.val(), input_ids);
+        let h = self.l1.forward(h).tanh();
+        Ok(self.head.forward(h))
+    }
+}
+
+fn det(n: usize, k: f32) -> Vec<f32> {
+    (0..n).map(|i| ((i as f32 + 1.0) * k).sin()).collect()
+}
+
+fn toy(init_seed: u64, dropout: f64, emb_scale: f32) -> Toy<AB> {
+    let dev = Default::default();
+    let t = |v: Vec<f32>, s: [usize; 2]| Tensor::<AB, 2>::from_data(TensorData::new(v, s), &dev);
+    let emb: Vec<f32> = det(V * H, 0.77)
+        .into_iter()
+        .map(|x| x * emb_scale)
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(init_seed);
+    let cfg = LoraConfig::new(4, 8.0).with_dropout(dropout);
+    let l1 = LoraLinear::dense(t(det(H * H, 0.31), [H, H]), None)
+        .with_lora(&cfg, &mut rng)
+        .unwrap();
+    let head = LoraLinear::dense(t(det(V * H, 0.53), [V, H]), None)
+        .with_lora(&cfg, &mut rng)
+        .unwrap();
+    Toy {
+        emb: Param::initialized(ParamId::new(), t(emb, [V, H]).set_require_grad(false)),
+        l1,
+        head,
+    }
+}
+
+fn data() -> Vec<Example> {
+    (0..7)
+        .map(|i| {
+            let len = 3 + i % 4;
+            let ids: Vec<u32> = (0..len).map(|j| ((i * 3 + j * 5) % V) as u32).collect();
+            // Prompt masking on odd examples: the first two tokens carry no loss.
+            let labels = (i % 2 == 1).then(|| {
+                ids.iter()
+                    .enumerate()
+                    .map(|(j, &t)| if j < 2 { IGNORE_INDEX } else { t as i64 })
+                    .collect()
+            });
+            Example {
+                input_ids: ids,
+                labels,
+            }
+        })
+        .collect()
+}
+
+fn config(steps: u64, batch: usize, accum: usize) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size: batch,
+        grad_accum: accum,
+        max_seq_len: 16,
+        max_grad_norm: Some(1.0),
+        schedule: LrSchedule {
+            kind: ScheduleKind::Cosine,
+            lr: 5e-2,
+            warmup_steps: 2,
+            total_steps: steps,
+        },
+        adamw: AdamWConfig::default(),
+        seed: 42,
+        shuffle: true,
+        save_every: Some(2),
+        pad_id: 0,
+    }
+}
+
+fn no_save(mut c: TrainConfig) -> TrainConfig {
+    c.save_every = None;
+    c
+}
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qlora-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn loss_decreases_and_only_lora_changes() {
+    let _guard = serial();
+    let mut t = Trainer::<AB, _>::new(toy(1, 0.0, 1.0), no_save(config(30, 4, 1)), None).unwrap();
+    let before = t.adapter_tensors();
+    let mut losses = Vec::new();
+    t.train(&data(), |m| losses.push(m.loss)).unwrap();
+    assert_eq!(losses.len(), 30);
+    let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+    let last: f64 = losses[27..].iter().sum::<f64>() / 3.0;
+    assert!(last < 0.8 * first, "loss {first} -> {last}");
+    let after = t.adapter_tensors();
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(after.len(), 4);
+    assert!(after.contains_key("l1.lora.lora_a") && after.contains_key("head.lora.lora_b"));
+    assert_ne!(before["head.lora.lora_b"], after["head.lora.lora_b"]);
+    // The frozen base did not move.
+    let m = t.into_model();
+    let w: Vec<f32> = m.l1.base.weight().into_data().to_vec().unwrap();
+    assert_eq!(w, det(H * H, 0.31));
+}
+
+#[test]
+fn accumulation_equals_a_bigger_batch() {
+    let _guard = serial();
+    let mut c = no_save(config(3, 4, 1));
+    c.shuffle = false;
+    let d = data();
+    let mut a = Trainer::<AB, _>::new(toy(3, 0.0, 1.0), c.clone(), None).unwrap();
+    a.train(&d, |_| {}).unwrap();
+    c.batch_size = 2;
+    c.grad_accum = 2;
+    let mut b = Trainer::<AB, _>::new(toy(3, 0.0, 1.0), c, None).unwrap();
+    b.train(&d, |_| {}).unwrap();
+    for ((k, x), (_, y)) in a.adapter_tensors().iter().zip(b.adapter_tensors().iter()) {
+        for (p, q) in x.0.iter().zip(&y.0) {
+            assert!((p - q).abs() < 1e-5, "{k}: {p} vs {q}");
+        }
+    }
+}
+
+#[test]
+fn killed_and_resumed_run_is_byte_identical() {
+    let _guard = serial();
+    let d = data();
+    let full_dir = tmp_dir("full");
+    let mut full =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), config(7, 3, 2), full_dir.clone()).unwrap();
+    full.train(&d, |_| {}).unwrap();
+    let want = full.adapter_tensors();
+
+    let dir = tmp_dir("killed");
+    let mut first =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), config(7, 3, 2), dir.clone()).unwrap();
+    // "Killed" after step 5: the last checkpoint is step 4, step 5 is lost.
+    first.train_until(&d, 5, |_| {}).unwrap();
+    drop(first);
+    // A fresh process builds the model with another init; resume must overwrite it.
+    let mut resumed =
+        Trainer::<AB, _>::resume(toy(99, 0.1, 1.0), config(7, 3, 2), dir.clone()).unwrap();
+    assert_eq!(resumed.step(), 4);
+    resumed.train(&d, |_| {}).unwrap();
+    let got = resumed.adapter_tensors();
+    assert_eq!(got.len(), want.len());
+    for (k, v) in &want {
+        let g = &got[k];
+        let (a, b): (Vec<u32>, Vec<u32>) = (
+            v.0.iter().map(|x| x.to_bits()).collect(),
+            g.0.iter().map(|x| x.to_bits()).collect(),
+        );
+        assert_eq!(a, b, "{k} differs after resume");
+    }
+    // metrics.jsonl has exactly one line per step, no duplicates from the lost step.
+    let lines: Vec<String> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 7);
+    let v: serde_json::Value = serde_json::from_str(&lines[6]).unwrap();
+    assert_eq!(v["step"], 7);
+    for key in ["loss", "lr", "grad_norm", "tokens_per_s"] {
+        assert!(v[key].is_number(), "{key}");
+    }
+    // Checkpoints are complete directories; no temporary leftovers.
+    let names: BTreeMap<String, ()> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| (e.unwrap().file_name().to_string_lossy().into_owned(), ()))
+        .collect();
+    assert!(names.contains_key("checkpoint-00000006"));
+    assert!(names.keys().all(|n| !n.contains(".tmp")), "{names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&full_dir).unwrap();
+}
+
+#[test]
+fn corrupt_checkpoint_is_a_clear_error() {
+    let _guard = serial();
+    let d = data();
+    let dir = tmp_dir("corrupt");
+    let mut t = Trainer::<AB, _>::resume(toy(5, 0.0, 1.0), config(2, 2, 1), dir.clone()).unwrap();
+    t.train(&d, |_| {}).unwrap();
+    let ck = dir.join("checkpoint-00000002/adapter.safetensors");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Trainer::<AB, _>::resume(toy(5, 0.0, 1.0), config(2, 2, 1), dir.clone()).unwrap_err();
+    assert!(e.to_string().contains("adapter.safetensors"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let _guard = serial();
+    let mut t = Trainer::<AB, _>::new(toy(5, 0.0, 1.0), no_save(config(2, 2, 1)), None).unwrap();
+    let masked = vec![Example {
+        input_ids: vec![1, 2, 3],
+        labels: Some(vec![-100, -100, -100]),
+    }];
+    assert!(matches!(
+        t.train(&masked, |_| {}),
+        Err(TrainError::AllLabelsMasked { step: 0 })
+    ));
+    let long = vec![Example {
+        input_ids: vec![1; 17],
+        labels: None,
+    }];
+    let e = t.train(&long, |_| {}).unwrap_err();
+    assert!(
+        e.to_string().contains("example 0") && e.to_string().contains("16"),
+        "{e}"
+    );
+    assert!(matches!(
+        t.train(&[], |_| {}),
+        Err(TrainError::EmptyDataset)
+    ));
+    let mismatched = vec![Example {
+        input_ids: vec![1, 2],
+        labels: Some(vec![1]),
+    }];
+    assert!(t.train(&mismatched, |_| {}).is_err());
+    // NaN in the frozen embedding: the loss is not finite, training stops before updating.
+    let mut t =
+        Trainer::<AB, _>::new(toy(5, 0.0, f32::NAN), no_save(config(2, 2, 1)), None).unwrap();
+    let before = t.adapter_tensors();
+    assert!(matches!(
+        t.train(&data(), |_| {}),
+        Err(TrainError::NonFiniteLoss { step: 0, .. })
+    ));
+    assert_eq!(t.adapter_tensors(), before);
+}
+
+#[test]
+fn loss_matches_hand_computation() {
+    let dev = Default::default();
+    // logits for 1 sequence of 3 positions over 2 classes; labels [x, 1, 0].
+    let logits = Tensor::<TestBackend, 3>::from_data(
+        TensorData::new(vec![0.0f32, 1.0, 2.0, 0.0, 5.0, 5.0], [1, 3, 2]),
+        &dev,
+    );
+    let labels =
+        Tensor::<TestBackend, 2, Int>::from_data(TensorData::new(vec![7i64, 1, 0], [1, 3]), &dev);
+    // position 0 predicts 1: -log softmax([0,1])[1]; position 1 predicts 0: -log softmax([2,0])[0].
+    let l0 = -(1.0f64 - (1.0f64.exp() + 1.0).ln());
+    let l1 = -(2.0f64 - (2.0f64.exp() + 1.0).ln());
+    let got: f32 = causal_lm_loss(logits, labels, 2).into_scalar();
+    assert!((got as f64 - (l0 + l1) / 2.0).abs() < 1e-6);
+}

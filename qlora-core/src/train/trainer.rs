@@ -1,0 +1,572 @@
+//! The training loop: micro-batches, gradient accumulation, clipping, AdamW with a schedule,
+//! a `metrics.jsonl` stream, atomic checkpoints and exact resume.
+//!
+//! Determinism: the data order of epoch `e` is a permutation drawn from `seed` and `e`; the
+//! dropout RNG is re-seeded from `seed`, the optimizer step and the micro-batch before each
+//! forward. The whole RNG state is therefore the step counter, and a run resumed from a
+//! checkpoint continues exactly as the uninterrupted run would. The backend RNG is global to
+//! the process on some backends (NdArray), so run one trainer per process for reproducibility.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::batch::{collate, Example};
+use super::error::TrainError;
+use super::loss::causal_lm_loss_sum;
+use super::params::{
+    host_to_tensor, replace_trainable, trainable_grads, trainable_host_tensors, trainable_params,
+};
+use crate::checkpoint::{
+    load_f32_safetensors, save_f32_safetensors, write_atomic, CheckpointError, HostTensor,
+};
+use crate::optim::{AdamW, AdamWConfig, AdamWState};
+use crate::schedule::LrSchedule;
+
+/// A causal language model the trainer can fine-tune.
+pub trait CausalLm<B: Backend>: Module<B> {
+    /// Logits `[batch, seq, vocab]` for `input_ids` `[batch, seq]` with an HF-style
+    /// `attention_mask` `[batch, seq]` (1 = token, 0 = padding).
+    fn logits(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> Result<Tensor<B, 3>, String>;
+}
+
+/// Trainer settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimizer steps to run.
+    pub steps: u64,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Longest allowed sequence (longer examples are an error).
+    pub max_seq_len: usize,
+    /// Clip the global gradient norm to this value (as `torch.nn.utils.clip_grad_norm_`).
+    pub max_grad_norm: Option<f64>,
+    /// Learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// AdamW hyper-parameters.
+    pub adamw: AdamWConfig,
+    /// Seed of data order and dropout.
+    pub seed: u64,
+    /// Shuffle the data each epoch.
+    pub shuffle: bool,
+    /// Write a checkpoint every N optimizer steps.
+    pub save_every: Option<u64>,
+    /// Padding token id.
+    pub pad_id: u32,
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<(), TrainError> {
+        let bad = |field, reason: &str| {
+            Err(TrainError::InvalidConfig {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if self.grad_accum == 0 {
+            return bad("grad_accum", "must be at least 1");
+        }
+        if self.save_every == Some(0) {
+            return bad("save_every", "must be at least 1");
+        }
+        if !(self.schedule.lr.is_finite() && self.schedule.lr >= 0.0) {
+            return bad("lr", "must be finite and non-negative");
+        }
+        Ok(())
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Optimizer step just completed (1-based).
+    pub step: u64,
+    /// Mean loss over the step's target tokens.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Real tokens processed per second in this step.
+    pub tokens_per_s: f64,
+    /// Peak resident memory of the process (bytes), where the OS reports it.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TrainerState {
+    step: u64,
+    examples_seen: u64,
+    optimizer_steps: BTreeMap<String, u64>,
+    config: TrainConfig,
+}
+
+/// The SFT loop over a [`CausalLm`] whose trainable parameters are its LoRA matrices.
+#[derive(Debug)]
+pub struct Trainer<B: AutodiffBackend, M> {
+    model: M,
+    optimizer: AdamW<B::InnerBackend>,
+    config: TrainConfig,
+    step: u64,
+    output_dir: Option<PathBuf>,
+}
+
+impl<B, M> Trainer<B, M>
+where
+    B: AutodiffBackend,
+    M: CausalLm<B> + AutodiffModule<B>,
+{
+    /// A trainer at step 0. With `output_dir`, metrics and checkpoints are written there.
+    pub fn new(
+        model: M,
+        config: TrainConfig,
+        output_dir: Option<PathBuf>,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        if config.save_every.is_some() && output_dir.is_none() {
+            return Err(TrainError::InvalidConfig {
+                field: "save_every",
+                reason: "checkpoints need an output directory".into(),
+            });
+        }
+        if let Some(d) = &output_dir {
+            fs::create_dir_all(d).map_err(|source| CheckpointError::Io {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        Ok(Self {
+            optimizer: AdamW::new(config.adamw),
+            model,
+            config,
+            step: 0,
+            output_dir,
+        })
+    }
+
+    /// Resumes from the latest complete checkpoint under `output_dir` (or starts at step 0 if
+    /// there is none): loads the LoRA weights into `model`, the optimizer state and the step.
+    pub fn resume(model: M, config: TrainConfig, output_dir: PathBuf) -> Result<Self, TrainError> {
+        let mut t = Self::new(model, config, Some(output_dir.clone()))?;
+        if let Some(ckpt) = latest_checkpoint(&output_dir)? {
+            t.load_checkpoint(&ckpt)?;
+            truncate_metrics(&output_dir.join("metrics.jsonl"), t.step)?;
+        }
+        Ok(t)
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Consumes the trainer, returning the model.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// Optimizer steps completed.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The trainable tensors (host f32) by path.
+    pub fn adapter_tensors(&self) -> BTreeMap<String, HostTensor> {
+        trainable_host_tensors(&self.model)
+    }
+
+    /// Trains until `config.steps`, calling `on_step` after each optimizer step.
+    pub fn train(
+        &mut self,
+        data: &[Example],
+        on_step: impl FnMut(&StepMetrics),
+    ) -> Result<(), TrainError> {
+        let until = self.config.steps;
+        self.train_until(data, until, on_step)
+    }
+
+    /// Trains until optimizer step `until` (exclusive bound on completed steps).
+    pub fn train_until(
+        &mut self,
+        data: &[Example],
+        until: u64,
+        mut on_step: impl FnMut(&StepMetrics),
+    ) -> Result<(), TrainError> {
+        if data.is_empty() {
+            return Err(TrainError::EmptyDataset);
+        }
+        for (i, e) in data.iter().enumerate() {
+            e.validate(i, self.config.max_seq_len)?;
+        }
+        while self.step < until {
+            let m = self.train_step(data)?;
+            if let Some(dir) = &self.output_dir {
+                append_metrics(&dir.join("metrics.jsonl"), &m)?;
+            }
+            on_step(&m);
+            if let Some(every) = self.config.save_every {
+                if self.step.is_multiple_of(every) {
+                    self.save_checkpoint()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The dataset indices of micro-batch `micro` (global counter).
+    fn micro_batch_indices(&self, n: usize, micro: u64) -> Vec<usize> {
+        let bs = self.config.batch_size as u64;
+        let mut perm_cache: Option<(u64, Vec<usize>)> = None;
+        (0..bs)
+            .map(|j| {
+                let pos = micro * bs + j;
+                let epoch = pos / n as u64;
+                let within = (pos % n as u64) as usize;
+                if !self.config.shuffle {
+                    return within;
+                }
+                if perm_cache.as_ref().map(|c| c.0) != Some(epoch) {
+                    let mut perm: Vec<usize> = (0..n).collect();
+                    let mut rng = ChaCha8Rng::seed_from_u64(
+                        self.config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    perm.shuffle(&mut rng);
+                    perm_cache = Some((epoch, perm));
+                }
+                perm_cache.as_ref().map(|c| c.1[within]).unwrap_or(within)
+            })
+            .collect()
+    }
+
+    fn train_step(&mut self, data: &[Example]) -> Result<StepMetrics, TrainError> {
+        let start = Instant::now();
+        let device = self.model_device();
+        let accum = self.config.grad_accum as u64;
+        let micro_ids: Vec<Vec<usize>> = (0..accum)
+            .map(|k| self.micro_batch_indices(data.len(), self.step * accum + k))
+            .collect();
+        let total_targets: usize = micro_ids
+            .iter()
+            .flatten()
+            .map(|&i| super::loss::count_targets(&data[i].labels()))
+            .sum();
+        if total_targets == 0 {
+            return Err(TrainError::AllLabelsMasked { step: self.step });
+        }
+        let mut acc: BTreeMap<String, Tensor<B::InnerBackend, 1>> = BTreeMap::new();
+        let (mut loss_total, mut tokens) = (0.0f64, 0usize);
+        for (k, ids) in micro_ids.iter().enumerate() {
+            let exs: Vec<&Example> = ids.iter().map(|&i| &data[i]).collect();
+            let batch = collate::<B>(&exs, self.config.pad_id, &device);
+            tokens += batch.tokens;
+            B::seed(&device, mix_seed(self.config.seed, self.step, k as u64));
+            let logits = self
+                .model
+                .logits(batch.input_ids, batch.attention_mask)
+                .map_err(TrainError::Model)?;
+            let loss = causal_lm_loss_sum(logits, batch.labels).div_scalar(total_targets as f64);
+            let value: f64 = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: self.step,
+                    loss: value,
+                });
+            }
+            loss_total += value;
+            let grads = loss.backward();
+            for (path, g) in trainable_grads(&self.model, &grads) {
+                let sum = match acc.remove(&path) {
+                    Some(prev) => prev + g,
+                    None => g,
+                };
+                acc.insert(path, sum);
+            }
+        }
+        let sq: f64 = acc
+            .values()
+            .map(|g| g.clone().powi_scalar(2).sum().into_scalar().elem::<f64>())
+            .sum();
+        let grad_norm = sq.sqrt();
+        if !grad_norm.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                step: self.step,
+                loss: grad_norm,
+            });
+        }
+        if let Some(max) = self.config.max_grad_norm {
+            let coef = max / (grad_norm + 1e-6);
+            if coef < 1.0 {
+                for g in acc.values_mut() {
+                    *g = g.clone().mul_scalar(coef);
+                }
+            }
+        }
+        let lr = self.config.schedule.lr_at(self.step);
+        let mut updates = BTreeMap::new();
+        for (path, p) in trainable_params(&self.model) {
+            if let Some(g) = acc.remove(&path) {
+                let new = self.optimizer.step(&path, p.value.inner(), g, lr);
+                updates.insert(path, Tensor::<B, 1>::from_inner(new));
+            }
+        }
+        let (model, _) = replace_trainable(self.model.clone(), updates);
+        self.model = model;
+        self.step += 1;
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        Ok(StepMetrics {
+            step: self.step,
+            loss: loss_total,
+            lr,
+            grad_norm,
+            tokens_per_s: tokens as f64 / secs,
+            peak_memory_bytes: peak_memory_bytes(),
+        })
+    }
+
+    fn model_device(&self) -> B::Device {
+        self.model.devices().into_iter().next().unwrap_or_default()
+    }
+
+    /// Writes `checkpoint-<step>` under the output directory atomically (a temporary
+    /// directory renamed into place): `adapter.safetensors`, `optimizer.safetensors`,
+    /// `trainer_state.json`. Returns its path.
+    pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
+        let Some(out) = &self.output_dir else {
+            return Err(TrainError::InvalidConfig {
+                field: "output_dir",
+                reason: "checkpoints need an output directory".into(),
+            });
+        };
+        let final_dir = out.join(format!("checkpoint-{:08}", self.step));
+        let tmp = out.join(format!(
+            ".checkpoint-{:08}.tmp-{}",
+            self.step,
+            std::process::id()
+        ));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CheckpointError::Io { path, source }
+        };
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let result = (|| -> Result<(), TrainError> {
+            save_f32_safetensors(&tmp.join("adapter.safetensors"), &self.adapter_tensors())?;
+            let (opt, steps) = self.optimizer.export();
+            let opt: BTreeMap<String, HostTensor> = opt
+                .into_iter()
+                .map(|(k, d)| {
+                    let shape = d.shape.to_vec();
+                    (k, (d.to_vec::<f32>().unwrap_or_default(), shape))
+                })
+                .collect();
+            save_f32_safetensors(&tmp.join("optimizer.safetensors"), &opt)?;
+            let state = TrainerState {
+                step: self.step,
+                examples_seen: self.step
+                    * self.config.grad_accum as u64
+                    * self.config.batch_size as u64,
+                optimizer_steps: steps,
+                config: self.config.clone(),
+            };
+            let json = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Json {
+                path: tmp.join("trainer_state.json"),
+                reason: e.to_string(),
+            })?;
+            write_atomic(&tmp.join("trainer_state.json"), &json)?;
+            let _ = fs::remove_dir_all(&final_dir);
+            fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result.map(|_| final_dir)
+    }
+
+    /// Loads a checkpoint directory written by [`Trainer::save_checkpoint`].
+    pub fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let bad = |reason: String| TrainError::BadCheckpoint {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let state_path = dir.join("trainer_state.json");
+        let text = fs::read(&state_path).map_err(|source| CheckpointError::Io {
+            path: state_path.clone(),
+            source,
+        })?;
+        let state: TrainerState =
+            serde_json::from_slice(&text).map_err(|e| CheckpointError::Json {
+                path: state_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let adapter = load_f32_safetensors(&dir.join("adapter.safetensors"))?;
+        let current = trainable_params(&self.model);
+        if adapter.len() != current.len() {
+            return Err(bad(format!(
+                "{} trainable tensors, the model has {}",
+                adapter.len(),
+                current.len()
+            )));
+        }
+        let device = self.model_device();
+        let mut values = BTreeMap::new();
+        for (name, t) in &adapter {
+            let Some(p) = current.get(name) else {
+                return Err(bad(format!(
+                    "tensor `{name}` is not a trainable parameter of the model"
+                )));
+            };
+            if p.shape != t.1 {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, the model {:?}",
+                    t.1, p.shape
+                )));
+            }
+            values.insert(name.clone(), host_to_tensor::<B>(t, &device));
+        }
+        let opt = load_f32_safetensors(&dir.join("optimizer.safetensors"))?;
+        let mut optimizer = AdamW::new(self.config.adamw);
+        for (name, &step) in &state.optimizer_steps {
+            let get = |what: &str| {
+                opt.get(&format!("{name}.{what}"))
+                    .ok_or_else(|| bad(format!("optimizer state `{name}.{what}` missing")))
+            };
+            let (m, v) = (get("exp_avg")?, get("exp_avg_sq")?);
+            optimizer.set_state(
+                name.clone(),
+                AdamWState {
+                    step,
+                    exp_avg: host_to_tensor(m, &device),
+                    exp_avg_sq: host_to_tensor(v, &device),
+                },
+            );
+        }
+        let (model, _) = replace_trainable(self.model.clone(), values);
+        self.model = model;
+        self.optimizer = optimizer;
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+/// The dropout seed of micro-batch `micro` of optimizer step `step`.
+fn mix_seed(seed: u64, step: u64, micro: u64) -> u64 {
+    let mut x =
+        seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ micro.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^ (x >> 33)
+}
+
+/// The newest complete `checkpoint-*` directory under `dir`.
+pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CheckpointError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+            .into())
+        }
+    };
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("checkpoint-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if best.as_ref().is_none_or(|b| n > b.0) {
+                best = Some((n, entry.path()));
+            }
+        }
+    }
+    Ok(best.map(|b| b.1))
+}
+
+fn append_metrics(path: &Path, m: &StepMetrics) -> Result<(), TrainError> {
+    use std::io::Write;
+    let mut line = serde_json::to_value(m).map_err(|e| CheckpointError::Json {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    // Non-finite floats as strings, as our JSON outputs do.
+    if let Some(obj) = line.as_object_mut() {
+        for (k, v) in [("loss", m.loss), ("grad_norm", m.grad_norm)] {
+            if !v.is_finite() {
+                obj.insert(k.into(), serde_json::Value::String(non_finite(v).into()));
+            }
+        }
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    writeln!(f, "{line}").map_err(|source| {
+        TrainError::from(CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+fn non_finite(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// Drops metric lines past `step` (written after the checkpoint a resume starts from).
+fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_atomic(path, kept.as_bytes())?;
+    Ok(())
+}
+
+/// Peak resident set size (Linux `VmHWM`), if available.
+fn peak_memory_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
