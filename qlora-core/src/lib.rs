@@ -25,3 +25,28 @@ pub use train::{
     causal_lm_loss, causal_lm_loss_sum, collate, Batch, CausalLm, Example, StepMetrics,
     TrainConfig, TrainError, Trainer, IGNORE_INDEX,
 };
+
+mod double_quant;
+mod error;
+mod nf4;
+pub mod quant;
+mod quant_state;
+
+pub use double_quant::{
+    dequantize_blockwise_dynamic, dynamic_map_signed, quantize_blockwise_dynamic, torch_mean_f32,
+    torch_sum_f32, DoubleQuant, DYNAMIC_MAP_SIGNED_BITS, NESTED_BLOCKSIZE,
+};
+pub use error::{Error, Result};
+pub use nf4::{
+    check_nf4_lengths, dequantize_nf4_reference, nf4_code, pack_nibbles, quantize_nf4_reference,
+    unpack_nibbles, Blocksize, Nf4Blocks, ABSMAX_FLOOR, ALLOWED_BLOCKSIZES, NF4_CODE, NF4_MAX_GAP,
+    NF4_MIDPOINTS,
+};
+pub use quant::dtype::{FloatDtype, QuantFloat};
+pub use quant::fast::{dequantize_nf4, dequantize_nf4_into, quantize_nf4};
+pub use quant::linear::Nf4Linear;
+pub use quant::tensor::dequantize_tensor;
+pub use quant_state::{
+    parse_safetensors, python_float_repr, quantized_weight_names, Absmax, OwnedTensor, QuantConfig,
+    QuantState, QUANT_STATE_SUFFIX,
+};
