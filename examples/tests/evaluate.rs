@@ -20,12 +20,24 @@ fn run_lines(sub: &str, input: &str, extra: &[&str]) -> Vec<Value> {
     let inp = dir.path().join("in.jsonl");
     let out = dir.path().join("out.jsonl");
     std::fs::write(&inp, input).expect("write input");
-    let mut args = vec![sub, "--input", inp.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let mut args = vec![
+        sub,
+        "--input",
+        inp.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = run(&args);
-    assert!(o.status.success(), "{sub} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{sub} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = std::fs::read_to_string(&out).expect("output written");
-    text.lines().map(|l| serde_json::from_str(l).expect("output line is JSON")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("output line is JSON"))
+        .collect()
 }
 
 fn num(v: &Value) -> f64 {
@@ -49,7 +61,9 @@ fn same(got: &Value, want: &Value, what: &str) {
         (Value::Null, Value::Null) => {}
         _ => {
             let (a, b) = (num(got), num(want));
-            let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
+            let ok = (a.is_nan() && b.is_nan())
+                || a == b
+                || (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
             assert!(ok, "{what}: {a} vs reference {b}");
         }
     }
@@ -62,13 +76,24 @@ fn classify_matches_scikit_learn_fixtures() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["expected"].get("prf_error").is_none() && c["expected"].get("accuracy_error").is_none())
+        .filter(|c| {
+            c["expected"].get("prf_error").is_none()
+                && c["expected"].get("accuracy_error").is_none()
+        })
         .collect();
     assert!(cases.len() > 200);
     let mut input = String::new();
     for (i, c) in cases.iter().enumerate() {
         let mut line = json!({"id": i});
-        for k in ["y_true", "y_pred", "labels", "average", "zero_division", "beta", "sample_weight"] {
+        for k in [
+            "y_true",
+            "y_pred",
+            "labels",
+            "average",
+            "zero_division",
+            "beta",
+            "sample_weight",
+        ] {
             line[k] = c[k].clone();
         }
         input.push_str(&line.to_string());
@@ -114,7 +139,10 @@ fn wilcoxon_matches_scipy_fixtures() {
     for (i, (o, e)) in out.iter().zip(&expected).enumerate() {
         assert_eq!(o["id"], json!(i));
         if e.get("error").is_some() {
-            assert!(o["error"].as_str().unwrap().starts_with(&format!("line {}: ", i + 1)));
+            assert!(o["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("line {}: ", i + 1)));
             continue;
         }
         for k in ["statistic", "pvalue", "zstatistic"] {
@@ -157,7 +185,11 @@ fn bad_lines_get_errors_and_the_run_goes_on() {
     let err = |i: usize| lines[i]["error"].as_str().unwrap_or("").to_string();
     assert_eq!(lines[0]["statistic"], json!(3.0));
     assert_eq!(lines[0]["pvalue"], json!(0.3125)); // scipy.stats.wilcoxon([1,2,-3.5,4,5])
-    assert!(err(1).starts_with("line 2: ") && err(1).contains("same length"), "{}", err(1));
+    assert!(
+        err(1).starts_with("line 2: ") && err(1).contains("same length"),
+        "{}",
+        err(1)
+    );
     assert_eq!(lines[1]["id"], json!(2));
     assert!(err(2).starts_with("line 3: invalid JSON"));
     assert!(err(3).starts_with("line 4: `x`"));
@@ -205,7 +237,10 @@ fn rouge_scores_and_copies_fields() {
     for k in ["rougeL", "rougeLsum"] {
         assert_eq!(out[0][k]["recall"], json!(5.0 / 6.0));
     }
-    assert!(out[1]["error"].as_str().unwrap().contains("missing field `candidate`"));
+    assert!(out[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing field `candidate`"));
 }
 
 #[test]
@@ -225,7 +260,13 @@ fn bad_files_are_refused_with_one_message() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"));
     // A failed run leaves no partial output file.
     let out = dir.path().join("out.jsonl");
-    let o = run(&["classify", "--input", "/nonexistent.jsonl", "--output", out.to_str().unwrap()]);
+    let o = run(&[
+        "classify",
+        "--input",
+        "/nonexistent.jsonl",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(!Path::new(&out).exists());
 }

@@ -8,7 +8,9 @@ use ro_metrics::{
 };
 use serde_json::Value;
 
-use super::json::{as_f64, as_f64_array, float, floats, kind, optional, required, Fields, LineScorer};
+use super::json::{
+    as_f64, as_f64_array, float, floats, kind, optional, required, Fields, LineScorer,
+};
 use super::IoArgs;
 
 /// Arguments of `evaluate classify`.
@@ -35,7 +37,10 @@ fn parse_labels(v: &Value, field: &str) -> Result<Labels, String> {
         .ok_or_else(|| format!("`{field}`: expected an array of labels, got {}", kind(v)))?;
     if items.iter().all(Value::is_string) {
         return Ok(Labels::Str(
-            items.iter().filter_map(|s| s.as_str().map(String::from)).collect(),
+            items
+                .iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect(),
         ));
     }
     let ints: Option<Vec<i64>> = items
@@ -58,7 +63,12 @@ fn parse_options<L>(line: &Fields, labels: Option<Vec<L>>) -> Result<PrfOptions<
     let average = match optional(line, "average") {
         None => None,
         Some(Value::String(s)) => Some(s.parse::<Average>().map_err(|e| e.to_string())?),
-        Some(other) => return Err(format!("`average`: expected null or a string, got {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "`average`: expected null or a string, got {}",
+                kind(other)
+            ))
+        }
     };
     let zero_division = match optional(line, "zero_division") {
         None => ZeroDivision::Warn,
@@ -66,9 +76,18 @@ fn parse_options<L>(line: &Fields, labels: Option<Vec<L>>) -> Result<PrfOptions<
         Some(Value::Number(n)) => match n.as_f64() {
             Some(v) if v == 0.0 => ZeroDivision::Zero,
             Some(v) if v == 1.0 => ZeroDivision::One,
-            _ => return Err(format!("`zero_division`: {n} is not one of \"warn\", 0, 1, \"nan\"")),
+            _ => {
+                return Err(format!(
+                    "`zero_division`: {n} is not one of \"warn\", 0, 1, \"nan\""
+                ))
+            }
         },
-        Some(other) => return Err(format!("`zero_division`: expected a string or number, got {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "`zero_division`: expected a string or number, got {}",
+                kind(other)
+            ))
+        }
     };
     let beta = match optional(line, "beta") {
         None => 1.0,
@@ -99,7 +118,8 @@ fn compute<L: Ord + Clone + Into<Value>>(
     let opts = parse_options(line, labels)?;
     let r: PrecisionRecallFscore<L> =
         precision_recall_fscore_support(&y_true, &y_pred, &opts).map_err(|e| e.to_string())?;
-    let acc = accuracy(&y_true, &y_pred, opts.sample_weight.as_deref()).map_err(|e| e.to_string())?;
+    let acc =
+        accuracy(&y_true, &y_pred, opts.sample_weight.as_deref()).map_err(|e| e.to_string())?;
     let mut out = Fields::new();
     out.insert("labels".into(), label_values(&r.labels));
     match &r.scores {
@@ -134,14 +154,27 @@ fn compute<L: Ord + Clone + Into<Value>>(
     out.insert("accuracy".into(), float(acc));
     out.insert(
         "warnings".into(),
-        Value::Array(r.warnings.iter().map(|w| Value::from(w.message.clone())).collect()),
+        Value::Array(
+            r.warnings
+                .iter()
+                .map(|w| Value::from(w.message.clone()))
+                .collect(),
+        ),
     );
     Ok(out)
 }
 
 impl LineScorer for ClassifyScorer {
     fn input_fields(&self) -> &[&'static str] {
-        &["y_true", "y_pred", "labels", "average", "zero_division", "beta", "sample_weight"]
+        &[
+            "y_true",
+            "y_pred",
+            "labels",
+            "average",
+            "zero_division",
+            "beta",
+            "sample_weight",
+        ]
     }
 
     fn score(&self, line: &Fields) -> Result<Fields, String> {

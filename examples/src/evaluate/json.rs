@@ -65,7 +65,9 @@ pub fn as_f64(v: &Value, field: &str) -> Result<f64, String> {
             "NaN" | "nan" => Ok(f64::NAN),
             "Infinity" | "inf" => Ok(f64::INFINITY),
             "-Infinity" | "-inf" => Ok(f64::NEG_INFINITY),
-            other => Err(format!("`{field}`: expected a number, got the string {other:?}")),
+            other => Err(format!(
+                "`{field}`: expected a number, got the string {other:?}"
+            )),
         },
         other => Err(format!("`{field}`: expected a number, got {}", kind(other))),
     }
@@ -203,7 +205,10 @@ pub fn run_jsonl(io: &IoArgs, scorer: &dyn LineScorer) -> anyhow::Result<RunSumm
         lines.pop();
     }
     if lines.is_empty() {
-        bail!("input file {} is empty (expected JSON lines)", io.input.display());
+        bail!(
+            "input file {} is empty (expected JSON lines)",
+            io.input.display()
+        );
     }
     let bar = ProgressBar::new(lines.len() as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} lines {elapsed}") {

@@ -5,7 +5,9 @@ use clap::Args;
 use ro_metrics::{Alternative, WilcoxonMethod, WilcoxonOptions, ZeroMethod};
 use serde_json::Value;
 
-use super::json::{as_f64_array, float, kind, optional, optional_str, required, Fields, LineScorer};
+use super::json::{
+    as_f64_array, float, kind, optional, optional_str, required, Fields, LineScorer,
+};
 use super::IoArgs;
 
 /// Arguments of `evaluate wilcoxon`.
@@ -24,22 +26,37 @@ fn parse_enum<T: std::str::FromStr<Err = ro_metrics::MetricsError> + Default>(
     line: &Fields,
     field: &str,
 ) -> Result<T, String> {
-    optional_str(line, field)?
-        .map_or(Ok(T::default()), |s| s.parse::<T>().map_err(|e| e.to_string()))
+    optional_str(line, field)?.map_or(Ok(T::default()), |s| {
+        s.parse::<T>().map_err(|e| e.to_string())
+    })
 }
 
 impl LineScorer for WilcoxonScorer {
     fn input_fields(&self) -> &[&'static str] {
-        &["x", "y", "zero_method", "correction", "alternative", "method"]
+        &[
+            "x",
+            "y",
+            "zero_method",
+            "correction",
+            "alternative",
+            "method",
+        ]
     }
 
     fn score(&self, line: &Fields) -> Result<Fields, String> {
         let x = as_f64_array(required(line, "x")?, "x")?;
-        let y = optional(line, "y").map(|v| as_f64_array(v, "y")).transpose()?;
+        let y = optional(line, "y")
+            .map(|v| as_f64_array(v, "y"))
+            .transpose()?;
         let correction = match optional(line, "correction") {
             None => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("`correction`: expected a boolean, got {}", kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    "`correction`: expected a boolean, got {}",
+                    kind(other)
+                ))
+            }
         };
         let opts = WilcoxonOptions {
             zero_method: parse_enum::<ZeroMethod>(line, "zero_method")?,
@@ -51,10 +68,7 @@ impl LineScorer for WilcoxonScorer {
         let mut out = Fields::new();
         out.insert("statistic".into(), float(r.statistic));
         out.insert("pvalue".into(), float(r.pvalue));
-        out.insert(
-            "zstatistic".into(),
-            r.zstatistic.map_or(Value::Null, float),
-        );
+        out.insert("zstatistic".into(), r.zstatistic.map_or(Value::Null, float));
         out.insert("method".into(), Value::from(r.method.to_string()));
         Ok(out)
     }
