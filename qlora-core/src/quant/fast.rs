@@ -41,7 +41,13 @@ fn block_absmax(xs: &[f32]) -> f32 {
 
 /// Quantizes one block: widens into `buf`, writes packed codes to `out`, returns absmax.
 #[inline]
-fn quantize_block<T: QuantFloat>(xs: &[T], full: bool, buf: &mut [f32], out: &mut [u8]) -> f32 {
+fn quantize_block<T: QuantFloat>(
+    xs: &[T],
+    full: bool,
+    buf: &mut [f32],
+    codes: &mut [u8],
+    out: &mut [u8],
+) -> f32 {
     let buf = &mut buf[..xs.len()];
     T::to_f32_slice(xs, buf);
     let am = block_absmax(buf);
@@ -50,7 +56,6 @@ fn quantize_block<T: QuantFloat>(xs: &[T], full: bool, buf: &mut [f32], out: &mu
     } else {
         am.max(ABSMAX_FLOOR)
     };
-    let mut codes = [0u8; 4096];
     let codes = &mut codes[..xs.len()];
     if full {
         let inv = 1.0f32 / floor;
@@ -102,8 +107,9 @@ pub fn quantize_nf4<T: QuantFloat>(values: &[T], blocksize: Blocksize) -> Nf4Blo
         .zip(values.par_chunks(task_elems))
         .for_each(|((out, am), xs)| {
             let mut buf = vec![0.0f32; bs];
+            let mut codes = vec![0u8; bs];
             for ((block, o), a) in xs.chunks(bs).zip(out.chunks_mut(bs / 2)).zip(am) {
-                *a = quantize_block(block, block.len() == bs, &mut buf, o);
+                *a = quantize_block(block, block.len() == bs, &mut buf, &mut codes, o);
             }
         });
     Nf4Blocks { packed, absmax }
