@@ -433,8 +433,8 @@ mod tests {
         let w: Vec<char> = "syyy".chars().collect();
         let flags: Vec<bool> = consonant_flags(&w).collect();
         assert_eq!(flags, vec![true, false, true, false]);
-        for i in 0..w.len() {
-            assert_eq!(is_consonant(&w, i), flags[i]);
+        for (i, &flag) in flags.iter().enumerate() {
+            assert_eq!(is_consonant(&w, i), flag);
         }
     }
 }
