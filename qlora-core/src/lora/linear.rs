@@ -14,6 +14,8 @@ use rand::Rng;
 
 use super::config::LoraConfig;
 use super::error::LoraError;
+use crate::quant::linear::Nf4Linear;
+use crate::quant_state::QuantConfig;
 
 /// A frozen dense linear map `y = x·Wᵀ + b`, weight in HF layout `[out, in]`.
 ///
@@ -69,6 +71,9 @@ fn frozen<B: Backend, const D: usize>(t: Tensor<B, D>) -> Param<Tensor<B, D>> {
 pub enum FrozenBase<B: Backend> {
     /// Full-precision weight.
     Dense(DenseBase<B>),
+    /// NF4 4-bit weight (bitsandbytes layout), dequantized on the fly in each forward; the
+    /// dequantized tensor is a detached temporary, so it never gets a gradient buffer.
+    Nf4(Nf4Linear<B>),
 }
 
 impl<B: Backend> FrozenBase<B> {
@@ -81,6 +86,7 @@ impl<B: Backend> FrozenBase<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             FrozenBase::Dense(d) => d.forward(x),
+            FrozenBase::Nf4(q) => q.forward(x),
         }
     }
 
@@ -88,6 +94,7 @@ impl<B: Backend> FrozenBase<B> {
     pub fn dims(&self) -> [usize; 2] {
         match self {
             FrozenBase::Dense(d) => d.weight.dims(),
+            FrozenBase::Nf4(q) => [q.out_features(), q.in_features()],
         }
     }
 
@@ -95,6 +102,7 @@ impl<B: Backend> FrozenBase<B> {
     pub fn weight(&self) -> Tensor<B, 2> {
         match self {
             FrozenBase::Dense(d) => d.weight.val().detach(),
+            FrozenBase::Nf4(q) => q.dequantize(&self.device()).detach(),
         }
     }
 
@@ -102,6 +110,16 @@ impl<B: Backend> FrozenBase<B> {
     pub fn bias(&self) -> Option<Tensor<B, 1>> {
         match self {
             FrozenBase::Dense(d) => d.bias.as_ref().map(|b| b.val().detach()),
+            FrozenBase::Nf4(q) => q.bias.as_ref().map(|b| b.val().detach()),
+        }
+    }
+
+    /// The device of the base (an NF4 base without bias lives on the host and reports the
+    /// default device).
+    pub fn device(&self) -> B::Device {
+        match self {
+            FrozenBase::Dense(d) => d.weight.device(),
+            FrozenBase::Nf4(q) => q.bias.as_ref().map(|b| b.device()).unwrap_or_default(),
         }
     }
 }
@@ -192,6 +210,18 @@ impl<B: Backend> LoraLinear<B> {
     /// If the bias length differs from `out`.
     pub fn dense(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
         Self::from_base(FrozenBase::Dense(DenseBase::new(weight, bias)))
+    }
+
+    /// A frozen NF4 layer without adapter: `weight` `[out, in]` is quantized once (as
+    /// bitsandbytes' `quantize_4bit`), `bias` `[out]` kept frozen.
+    pub fn nf4(
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+        config: QuantConfig,
+    ) -> Result<Self, crate::Error> {
+        Ok(Self::from_base(FrozenBase::Nf4(Nf4Linear::from_weight(
+            weight, bias, config,
+        )?)))
     }
 
     /// A layer over any frozen base, without adapter.
@@ -359,9 +389,7 @@ impl<B: Backend> LoraLinear<B> {
     }
 
     fn device(&self) -> B::Device {
-        match &self.base {
-            FrozenBase::Dense(d) => d.weight.device(),
-        }
+        self.base.device()
     }
 }
 
@@ -550,7 +578,9 @@ mod tests {
             .unwrap();
         let x = tensor::<AB, 2>(det(5 * 3, 0.8), [5, 3]);
         let grads = layer.forward(x.clone()).sum().backward();
-        let FrozenBase::Dense(d) = &layer.base;
+        let FrozenBase::Dense(d) = &layer.base else {
+            panic!("dense base expected")
+        };
         assert!(d.weight.grad(&grads).is_none());
         assert!(d.bias.as_ref().unwrap().grad(&grads).is_none());
         let lora = layer.adapter().unwrap();
@@ -572,6 +602,40 @@ mod tests {
             .assert_approx_eq::<f32>(&exp_gb.into_data(), Tolerance::absolute(1e-5));
         ga.into_data()
             .assert_approx_eq::<f32>(&exp_ga.into_data(), Tolerance::absolute(1e-5));
+    }
+
+    #[test]
+    fn nf4_base_trains_only_a_and_b_and_merges_into_dequantized() {
+        type AB = TestAutodiffBackend;
+        let w = tensor::<AB, 2>(det(6 * 64, 0.37), [6, 64]);
+        let layer = LoraLinear::nf4(w.clone(), None, QuantConfig::default())
+            .unwrap()
+            .with_lora_weights(
+                tensor(det(2 * 64, 0.7), [2, 64]),
+                tensor(det(6 * 2, 0.4), [6, 2]),
+                2.0,
+                0.0,
+            )
+            .unwrap();
+        assert_eq!((layer.in_features(), layer.out_features()), (64, 6));
+        // Only A and B are parameters that require grad; the 4-bit weight is no parameter.
+        let trainable = crate::train::trainable_params(&layer);
+        assert_eq!(trainable.len(), 2);
+        let x = tensor::<AB, 2>(det(3 * 64, 0.8), [3, 64]);
+        let y = layer.forward(x.clone());
+        let grads = y.clone().sum().backward();
+        assert!(layer.adapter().unwrap().lora_a.grad(&grads).is_some());
+        // Quantization error is small but real: the dequantized weight is not W.
+        let wq = layer.base.weight();
+        let err = (wq.clone() - w.clone()).abs().max().into_scalar();
+        assert!(err > 0.0 && err < 0.2, "{err}");
+        // Merging goes into the dequantized weight and keeps the output.
+        let merged = layer.merge().unwrap();
+        assert!(matches!(merged.base, FrozenBase::Dense(_)));
+        merged
+            .forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&y.into_data(), Tolerance::absolute(1e-4));
     }
 
     #[test]
