@@ -289,7 +289,9 @@ mod tests {
     #[test]
     fn radiation_codes_are_present() {
         let set = CodeSet::embedded();
-        for code in ["Z51.0", "Z92.3", "L58.0", "L58.1", "L58.9", "J70.0", "K62.7", "C61"] {
+        for code in [
+            "Z51.0", "Z92.3", "L58.0", "L58.1", "L58.9", "J70.0", "K62.7", "C61",
+        ] {
             let e = set.get(code).unwrap_or_else(|| panic!("{code} missing"));
             assert!(e.billable(), "{code}");
         }

@@ -344,7 +344,9 @@ pub fn extract_code<'a>(text: &str, set: &'a CodeSet) -> Result<NormalizedCode<'
                 j += 1;
             } else if (d == '.' || d == ',')
                 && !seen_sep
-                && chars.get(j + 1).is_some_and(|n| n.1.is_ascii_alphanumeric())
+                && chars
+                    .get(j + 1)
+                    .is_some_and(|n| n.1.is_ascii_alphanumeric())
             {
                 seen_sep = true;
                 j += 1;
@@ -360,7 +362,10 @@ pub fn extract_code<'a>(text: &str, set: &'a CodeSet) -> Result<NormalizedCode<'
         let end = chars.get(j).map_or(folded.len(), |n| n.0);
         // Glued markers directly after the word (C79.5†).
         let mut k = j;
-        while chars.get(k).is_some_and(|n| matches!(n.1, '†' | '*' | '!' | '+')) {
+        while chars
+            .get(k)
+            .is_some_and(|n| matches!(n.1, '†' | '*' | '!' | '+'))
+        {
             k += 1;
         }
         let end_with_markers = chars.get(k).map_or(folded.len(), |n| n.0);

@@ -7,16 +7,29 @@
 #![warn(missing_docs)]
 
 mod codeset;
+mod dataset;
 mod error;
 mod icd10_code;
 mod modality;
+mod prompt;
 mod regimen;
+mod split;
+mod synth;
+mod task;
 
 pub use codeset::{CodeSet, Entry, Kind, ICD10_RELEASE};
+pub use dataset::{
+    read_examples, read_examples_from, read_predictions, read_predictions_from, write_jsonl,
+    Example, PredictionRecord,
+};
 pub use error::{Error, Result};
 pub use icd10_code::{
     extract_code, normalize_code, Certainty, CodeError, CodeLookup, Laterality, Marker,
     NormalizedCode, Qualifiers,
 };
 pub use modality::{Keyword, Modality, Technique, KEYWORDS};
+pub use prompt::{instruction, ChatMessage, Prompt, Role};
 pub use regimen::{Consistency, Course, Regimen, RegimenIssue};
+pub use split::{fnv1a64, Split, SplitRatios};
+pub use synth::{generate_cases, Case, SynthConfig};
+pub use task::{Language, TaskKind};

@@ -314,7 +314,10 @@ mod tests {
             ("3D-CRT", Some(Modality::Photon)),
             ("Photonen (VMAT)", Some(Modality::Photon)),
             ("SBRT 54 Gy", Some(Modality::Photon)),
-            ("Intensity-modulated proton therapy (IMPT)", Some(Modality::Proton)),
+            (
+                "Intensity-modulated proton therapy (IMPT)",
+                Some(Modality::Proton),
+            ),
             ("IMPT", Some(Modality::Proton)),
             ("pencil-beam scanning protons", Some(Modality::Proton)),
             ("Protonentherapie", Some(Modality::Proton)),

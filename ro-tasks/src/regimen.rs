@@ -44,13 +44,16 @@ pub struct Course {
 impl Course {
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
-        self.total_dose_gy.is_none() && self.fractions.is_none() && self.dose_per_fraction_gy.is_none()
+        self.total_dose_gy.is_none()
+            && self.fractions.is_none()
+            && self.dose_per_fraction_gy.is_none()
     }
 }
 
 /// Result of the check dose per fraction × fractions = total dose.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[derive(Default)]
 pub enum Consistency {
     /// All three were stated and agree within the rounding of the stated numbers.
     Consistent,
@@ -62,6 +65,7 @@ pub enum Consistency {
         total_gy: f64,
     },
     /// Fewer than three were stated (missing ones, if possible, were derived).
+    #[default]
     NotCheckable,
 }
 
@@ -108,12 +112,6 @@ pub struct Regimen {
     pub consistency: Consistency,
     /// Doubtful values.
     pub issues: Vec<RegimenIssue>,
-}
-
-impl Default for Consistency {
-    fn default() -> Self {
-        Consistency::NotCheckable
-    }
 }
 
 impl Regimen {
@@ -206,9 +204,8 @@ fn word_kind(w: &str) -> Tok {
         "gy" | "gray" => Tok::Gy,
         "cgy" => Tok::CGy,
         "x" | "mal" => Tok::Times,
-        "fraction" | "fractions" | "fx" | "fxs" | "fr" | "fraktion" | "fraktionen" | "fractionen" => {
-            Tok::Frac
-        }
+        "fraction" | "fractions" | "fx" | "fxs" | "fr" | "fraktion" | "fraktionen"
+        | "fractionen" => Tok::Frac,
         "daily" | "ed" | "einzeldosis" => Tok::DpfMark,
         "gd" | "gesamtdosis" | "total" | "cumulative" => Tok::TotalMark,
         "boost" | "sib" | "boostbestrahlung" | "aufsättigung" => Tok::Boost,
@@ -222,8 +219,27 @@ fn word_kind(w: &str) -> Tok {
 fn is_filler(w: &str) -> bool {
     matches!(
         w,
-        "in" | "of" | "at" | "to" | "over" | "über" | "zu" | "à" | "a" | "je" | "von" | "each"
-            | "the" | "bis" | "auf" | "dose" | "(" | ")" | "," | ":" | "=" | "an"
+        "in" | "of"
+            | "at"
+            | "to"
+            | "over"
+            | "über"
+            | "zu"
+            | "à"
+            | "a"
+            | "je"
+            | "von"
+            | "each"
+            | "the"
+            | "bis"
+            | "auf"
+            | "dose"
+            | "("
+            | ")"
+            | ","
+            | ":"
+            | "="
+            | "an"
     )
 }
 
@@ -291,7 +307,9 @@ fn tokenize(text: &str, issues: &mut Vec<RegimenIssue>) -> Vec<Token> {
                     push(&mut out, &mut words, Tok::Num(Num { value, decimals }), raw);
                 }
                 _ => {
-                    issues.push(RegimenIssue::NumberOutOfRange(raw.chars().take(40).collect()));
+                    issues.push(RegimenIssue::NumberOutOfRange(
+                        raw.chars().take(40).collect(),
+                    ));
                     push(&mut out, &mut words, Tok::Word, raw);
                 }
             }
@@ -303,6 +321,12 @@ fn tokenize(text: &str, issues: &mut Vec<RegimenIssue>) -> Vec<Token> {
                 i += 1;
             }
             let w: String = chars[start..i].iter().collect();
+            if w == "von" && words.last().is_some_and(|l| l == "gefolgt") {
+                out.pop();
+                words.pop();
+                push(&mut out, &mut words, Tok::Sep, w);
+                continue;
+            }
             if is_filler(&w) {
                 continue;
             }
@@ -312,7 +336,9 @@ fn tokenize(text: &str, issues: &mut Vec<RegimenIssue>) -> Vec<Token> {
                 push(&mut out, &mut words, Tok::Word, w);
                 continue;
             }
-            if kind == Tok::Frac && matches!(words.last().map(String::as_str), Some("per" | "pro" | "/")) {
+            if kind == Tok::Frac
+                && matches!(words.last().map(String::as_str), Some("per" | "pro" | "/"))
+            {
                 out.pop();
                 words.pop();
                 push(&mut out, &mut words, Tok::PerFrac, w);
@@ -342,11 +368,9 @@ fn tokenize(text: &str, issues: &mut Vec<RegimenIssue>) -> Vec<Token> {
             '-' | '−' if !chars.get(i).is_some_and(|n| n.is_ascii_digit()) => {
                 push(&mut out, &mut words, Tok::Word, c.to_string())
             }
-            '-' | '−' => {
-                // A range "45-50": the dash separates; a sign is read with the number.
-                if i >= 2 && chars[i - 2].is_alphanumeric() {
-                    push(&mut out, &mut words, Tok::Word, c.to_string());
-                }
+            // A range "45-50": the dash separates; a sign is read with the number.
+            '-' | '−' if i >= 2 && chars[i - 2].is_alphanumeric() => {
+                push(&mut out, &mut words, Tok::Word, c.to_string());
             }
             _ => {}
         }
@@ -389,7 +413,8 @@ impl Partial {
         match (self.total, self.fractions, self.dpf) {
             (Some(t), Some(n), Some(d)) if t.value > 0.0 && n.value > 0.0 && d.value > 0.0 => {
                 let product = d.value * n.value;
-                let tol = 0.5 * 10f64.powi(-d.decimals) * n.value + 0.5 * 10f64.powi(-t.decimals) + 1e-9;
+                let tol =
+                    0.5 * 10f64.powi(-d.decimals) * n.value + 0.5 * 10f64.powi(-t.decimals) + 1e-9;
                 if (product - t.value).abs() <= tol {
                     Consistency::Consistent
                 } else {
@@ -536,10 +561,10 @@ fn parse_clause(toks: &[Token], issues: &mut Vec<RegimenIssue>) -> Partial {
         }
         match k[i] {
             Tok::DpfMark | Tok::TotalMark => mark = Some(k[i]),
-            Tok::SingleFx => {
-                if k.get(i + 1) == Some(&Tok::Frac) || matches!(k.get(i + 1), Some(Tok::Word)) {
-                    p.single = true;
-                }
+            Tok::SingleFx
+                if k.get(i + 1) == Some(&Tok::Frac) || matches!(k.get(i + 1), Some(Tok::Word)) =>
+            {
+                p.single = true;
             }
             _ => {}
         }
@@ -549,8 +574,20 @@ fn parse_clause(toks: &[Token], issues: &mut Vec<RegimenIssue>) -> Partial {
 }
 
 const STOP_WORDS: &[&str] = &[
-    "with", "in", "using", "over", "followed", "plus", "and", "concurrent", "mit", "in", "unter",
-    "bis", "per", "via",
+    "with",
+    "in",
+    "using",
+    "over",
+    "followed",
+    "plus",
+    "and",
+    "concurrent",
+    "mit",
+    "in",
+    "unter",
+    "bis",
+    "per",
+    "via",
 ];
 
 fn find_target(text: &str) -> Option<String> {
@@ -566,7 +603,8 @@ fn find_target(text: &str) -> Option<String> {
             || (matches!(w, "target" | "zielvolumen" | "ziel") && words[i].ends_with(':'));
         if starts {
             let mut j = i + 1;
-            while j < words.len() && matches!(words[j], "the" | "die" | "den" | "das" | "a" | "an") {
+            while j < words.len() && matches!(words[j], "the" | "die" | "den" | "das" | "a" | "an")
+            {
                 j += 1;
             }
             let mut target: Vec<String> = Vec::new();
@@ -586,9 +624,7 @@ fn find_target(text: &str) -> Option<String> {
                 }
                 j += 1;
             }
-            if !target.is_empty()
-                && !matches!(target[0].as_str(), "total" | "a" | "gesamt")
-            {
+            if !target.is_empty() && !matches!(target[0].as_str(), "total" | "a" | "gesamt") {
                 return Some(target.join(" "));
             }
         }
@@ -672,7 +708,8 @@ mod tests {
 
     #[test]
     fn formats() {
-        let cases: &[(&str, (Option<f64>, Option<u32>, Option<f64>))] = &[
+        type Want = (Option<f64>, Option<u32>, Option<f64>);
+        let cases: &[(&str, Want)] = &[
             ("60 Gy in 30 fractions", (Some(60.0), Some(30), Some(2.0))),
             ("60Gy/30fx", (Some(60.0), Some(30), Some(2.0))),
             ("60 Gy / 30", (Some(60.0), Some(30), Some(2.0))),
@@ -683,14 +720,32 @@ mod tests {
             ("2 Gy x 30", (Some(60.0), Some(30), Some(2.0))),
             ("30 x 2 Gy", (Some(60.0), Some(30), Some(2.0))),
             ("1,8 Gy x 28", (Some(50.4), Some(28), Some(1.8))),
-            ("50,4 Gy in 28 Fx à 1,8 Gy", (Some(50.4), Some(28), Some(1.8))),
+            (
+                "50,4 Gy in 28 Fx à 1,8 Gy",
+                (Some(50.4), Some(28), Some(1.8)),
+            ),
             ("ED 1,8 Gy, GD 50,4 Gy", (Some(50.4), Some(28), Some(1.8))),
-            ("5040 cGy in 28 fractions", (Some(50.4), Some(28), Some(1.8))),
-            ("2 Gy per fraction to 60 Gy", (Some(60.0), Some(30), Some(2.0))),
-            ("2 Gy/fx to a total dose of 60 Gy", (Some(60.0), Some(30), Some(2.0))),
+            (
+                "5040 cGy in 28 fractions",
+                (Some(50.4), Some(28), Some(1.8)),
+            ),
+            (
+                "2 Gy per fraction to 60 Gy",
+                (Some(60.0), Some(30), Some(2.0)),
+            ),
+            (
+                "2 Gy/fx to a total dose of 60 Gy",
+                (Some(60.0), Some(30), Some(2.0)),
+            ),
             ("8 Gy single fraction", (Some(8.0), Some(1), Some(8.0))),
-            ("40.05 Gy in 15 fractions", (Some(40.05), Some(15), Some(2.67))),
-            ("54 Gy in 3 fractions SBRT", (Some(54.0), Some(3), Some(18.0))),
+            (
+                "40.05 Gy in 15 fractions",
+                (Some(40.05), Some(15), Some(2.67)),
+            ),
+            (
+                "54 Gy in 3 fractions SBRT",
+                (Some(54.0), Some(3), Some(18.0)),
+            ),
             ("30 fractions of 2 Gy", (Some(60.0), Some(30), Some(2.0))),
             ("", (None, None, None)),
             ("no radiotherapy", (None, None, None)),
@@ -743,7 +798,9 @@ mod tests {
 
     #[test]
     fn technique_target_and_drugs() {
-        let r = Regimen::parse("60 Gy in 30 fractions to the tumour bed with concurrent temozolomide, IMRT");
+        let r = Regimen::parse(
+            "60 Gy in 30 fractions to the tumour bed with concurrent temozolomide, IMRT",
+        );
         assert_eq!(r.technique, Some(Technique::Imrt));
         assert_eq!(r.target.as_deref(), Some("tumour bed"));
         assert_eq!(r.concurrent, vec!["temozolomide"]);

@@ -37,7 +37,11 @@ fn every_code_matches_the_package() {
         } else {
             code.to_string()
         };
-        assert_eq!(set.get(&nodot).is_some(), valid_nodot == "1", "{code} nodot");
+        assert_eq!(
+            set.get(&nodot).is_some(),
+            valid_nodot == "1",
+            "{code} nodot"
+        );
         let kind_flag = match e.kind {
             Kind::Chapter => 'c',
             Kind::Block => 'b',
@@ -45,7 +49,11 @@ fn every_code_matches_the_package() {
             Kind::Subcategory => 's',
             Kind::ExtendedSubcategory => 'x',
         };
-        assert!(flags.contains(kind_flag), "{code}: kind {:?} vs {flags}", e.kind);
+        assert!(
+            flags.contains(kind_flag),
+            "{code}: kind {:?} vs {flags}",
+            e.kind
+        );
         assert_eq!(set.is_block(code), flags.contains('b'), "{code} is_block");
         assert_eq!(e.leaf, leaf == "1", "{code} leaf");
         assert_eq!(e.parent.as_deref().unwrap_or(""), parent, "{code} parent");
@@ -61,7 +69,10 @@ fn descriptions_match_in_full() {
     let mut n = 0;
     for line in DESCRIPTIONS.lines() {
         let (code, desc) = line.split_once('\t').unwrap();
-        let desc = desc.replace("\\t", "\t").replace("\\n", "\n").replace("\\\\", "\\");
+        let desc = desc
+            .replace("\\t", "\t")
+            .replace("\\n", "\n")
+            .replace("\\\\", "\\");
         assert_eq!(set.get(code).unwrap().description, desc, "{code}");
         n += 1;
     }
@@ -129,11 +140,28 @@ fn malformed_inputs_normalize_as_documented() {
         ("CO0", CodeError::Malformed("CO0".into())),
     ];
     for (input, want) in bad {
-        assert_eq!(normalize_code(input, set).err().as_ref(), Some(want), "{input:?}");
+        assert_eq!(
+            normalize_code(input, set).err().as_ref(),
+            Some(want),
+            "{input:?}"
+        );
     }
-    for input in ["C34..1", "C34.1.2", "C3", "34.1", "C34-1", "C34.1 L R", "C34/1", "2", "C34.12345"] {
+    for input in [
+        "C34..1",
+        "C34.1.2",
+        "C3",
+        "34.1",
+        "C34-1",
+        "C34.1 L R",
+        "C34/1",
+        "2",
+        "C34.12345",
+    ] {
         assert!(
-            matches!(normalize_code(input, set), Err(CodeError::Malformed(_) | CodeError::Unknown(_))),
+            matches!(
+                normalize_code(input, set),
+                Err(CodeError::Malformed(_) | CodeError::Unknown(_))
+            ),
             "{input:?} should be rejected"
         );
     }
@@ -143,7 +171,10 @@ fn malformed_inputs_normalize_as_documented() {
 fn qualifiers_are_reported_separately() {
     let set = CodeSet::embedded();
     let c = normalize_code("C50.4 L", set).unwrap();
-    assert_eq!((c.code(), c.qualifiers.laterality), ("C50.4", Some(Laterality::Left)));
+    assert_eq!(
+        (c.code(), c.qualifiers.laterality),
+        ("C50.4", Some(Laterality::Left))
+    );
     let c = normalize_code("C50.4LG", set).unwrap();
     assert_eq!(c.code(), "C50.4");
     assert!(c.qualifiers.certainty.is_some() && c.qualifiers.laterality.is_some());
@@ -175,9 +206,19 @@ fn codes_are_found_in_free_text() {
         ("**C71.1**", "C71.1"),
         ("Code: Ｃ６１", "C61"),
     ] {
-        assert_eq!(extract_code(text, set).map(|c| c.code().to_string()), Ok(want.to_string()), "{text}");
+        assert_eq!(
+            extract_code(text, set).map(|c| c.code().to_string()),
+            Ok(want.to_string()),
+            "{text}"
+        );
     }
     assert_eq!(extract_code("   ", set).err(), Some(CodeError::Empty));
-    assert!(matches!(extract_code("unknown code C34.7", set), Err(CodeError::Unknown(_))));
-    assert!(matches!(extract_code("keine Ahnung", set), Err(CodeError::Malformed(_))));
+    assert!(matches!(
+        extract_code("unknown code C34.7", set),
+        Err(CodeError::Unknown(_))
+    ));
+    assert!(matches!(
+        extract_code("keine Ahnung", set),
+        Err(CodeError::Malformed(_))
+    ));
 }
