@@ -10,6 +10,7 @@
 //! [`Subcommand`]) and one module.
 
 pub mod classify;
+pub mod icd10;
 pub mod json;
 pub mod rouge;
 pub mod wilcoxon;
@@ -73,8 +74,8 @@ pub enum Command {
     /// "pvalue","zstatistic"|null,"method":"exact"|"asymptotic"|"permutation"}.
     Wilcoxon(wilcoxon::WilcoxonArgs),
     /// ICD-10-CM code validation. In: {"input":".."}; out: {"valid","code","kind","billable",
-    /// "description"}. (Provided by ro-tasks; not available in this build yet.)
-    Icd10(PendingIcd10Args),
+    /// "description","qualifiers","error"} (normalization rules: ro-tasks `normalize_code`).
+    Icd10(icd10::Icd10Args),
     /// Score a task's predictions (and compare with a baseline). (Provided by ro-tasks; not
     /// available in this build yet.)
     Task(PendingTaskArgs),
