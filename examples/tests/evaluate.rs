@@ -255,7 +255,13 @@ fn bad_files_are_refused_with_one_message() {
     let o = run(&["wilcoxon", "--input", empty.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
-    let o = run(&["icd10", "--input", empty.to_str().unwrap()]);
+    let o = run(&[
+        "task",
+        "--task",
+        "modality",
+        "--predictions",
+        empty.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"));
     // A failed run leaves no partial output file.

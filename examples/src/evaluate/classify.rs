@@ -73,15 +73,18 @@ fn parse_options<L>(line: &Fields, labels: Option<Vec<L>>) -> Result<PrfOptions<
     let zero_division = match optional(line, "zero_division") {
         None => ZeroDivision::Warn,
         Some(Value::String(s)) => s.parse::<ZeroDivision>().map_err(|e| e.to_string())?,
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) if v == 0.0 => ZeroDivision::Zero,
-            Some(v) if v == 1.0 => ZeroDivision::One,
-            _ => {
+        Some(Value::Number(n)) => {
+            let v = n.as_f64().unwrap_or(f64::NAN);
+            if v == 0.0 {
+                ZeroDivision::Zero
+            } else if v == 1.0 {
+                ZeroDivision::One
+            } else {
                 return Err(format!(
                     "`zero_division`: {n} is not one of \"warn\", 0, 1, \"nan\""
-                ))
+                ));
             }
-        },
+        }
         Some(other) => {
             return Err(format!(
                 "`zero_division`: expected a string or number, got {}",

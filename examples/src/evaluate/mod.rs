@@ -125,24 +125,6 @@ impl Subcommand for wilcoxon::WilcoxonArgs {
     }
 }
 
-/// Arguments of `evaluate icd10` until ro-tasks provides it.
-#[derive(Debug, Clone, Args)]
-pub struct PendingIcd10Args {
-    /// Input and output files.
-    #[command(flatten)]
-    pub io: IoArgs,
-}
-
-impl Subcommand for PendingIcd10Args {
-    fn run(&self) -> anyhow::Result<()> {
-        bail!(
-            "`evaluate icd10` is not available yet in this build (ICD-10 validation comes with \
-             ro-tasks); {} was not read",
-            self.io.input.display()
-        )
-    }
-}
-
 /// Arguments of `evaluate task` until ro-tasks provides it.
 #[derive(Debug, Clone, Args)]
 pub struct PendingTaskArgs {
