@@ -13,6 +13,7 @@ mod icd10_code;
 mod modality;
 mod prompt;
 mod regimen;
+mod score;
 mod split;
 mod synth;
 mod task;
@@ -30,6 +31,11 @@ pub use icd10_code::{
 pub use modality::{Keyword, Modality, Technique, KEYWORDS};
 pub use prompt::{instruction, ChatMessage, Prompt, Role};
 pub use regimen::{Consistency, Course, Regimen, RegimenIssue};
+pub use score::{
+    compare, render_markdown, score_task, Comparison, DifferenceInterval, MetricCases,
+    MetricComparison, ModalityMetrics, TaskScores, WilcoxonSummary, BOOTSTRAP_SEED,
+    UNKNOWN_MODALITY,
+};
 pub use split::{fnv1a64, Split, SplitRatios};
 pub use synth::{generate_cases, Case, SynthConfig};
 pub use task::{Language, TaskKind};
