@@ -5,7 +5,8 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use qlora_core::lora::LoraLinear;
+use qlora_core::lora::{FrozenBase, LoraLinear};
+use qlora_core::Nf4Linear;
 use qlora_core::{QuantConfig, QuantState, QUANT_STATE_SUFFIX};
 use safetensors::tensor::TensorView;
 
@@ -72,6 +73,21 @@ impl<'a> CheckpointSource<'a> {
         Ok(Some(state))
     }
 
+    /// The bias `{prefix}.bias` `[out_features]` as a tensor, if the layer has one.
+    fn bias<B: Backend>(
+        &mut self,
+        prefix: &str,
+        out_features: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<Option<Tensor<B, 1>>> {
+        if !bias {
+            return Ok(None);
+        }
+        let data = WeightSource::<B>::dense(self, &format!("{prefix}.bias"), &[out_features])?;
+        Ok(Some(Tensor::from_data(data, device)))
+    }
+
     /// Tensors of the checkpoint never asked for (old checkpoints' `rotary_emb.inv_freq`
     /// buffers excepted).
     pub fn unused(&self) -> Vec<String> {
@@ -94,9 +110,11 @@ impl<B: Backend> WeightSource<B> for CheckpointSource<'_> {
         self.ckpt.contains(name)
     }
 
-    /// Dense weights load as they are; bitsandbytes 4-bit weights (and, with quantization on,
-    /// dense ones after NF4 quantization) are dequantized exactly as bitsandbytes does before
-    /// its matmul, so logits match transformers + bitsandbytes.
+    /// Dense weights load as they are (a dense base). A bitsandbytes 4-bit weight becomes an
+    /// NF4 base over its loaded [`QuantState`] as is (never dequantized at load); with
+    /// quantization on, a dense weight is quantized once into an NF4 base. NF4 bases
+    /// dequantize exactly as bitsandbytes does before its matmul, so logits match
+    /// transformers + bitsandbytes.
     fn linear(
         &mut self,
         prefix: &str,
@@ -107,25 +125,22 @@ impl<B: Backend> WeightSource<B> for CheckpointSource<'_> {
     ) -> Result<LoraLinear<B>> {
         let name = format!("{prefix}.weight");
         let shape = [out_features, in_features];
-        let values = match self.quant_state(&name, shape)? {
-            Some(state) => state.dequantize_f32(),
+        let state = match self.quant_state(&name, shape)? {
+            Some(state) => state,
             None => {
                 let dense = self.ckpt.read_f32(&name, &shape)?;
-                self.used.insert(name.clone());
-                match self.quantize {
-                    Some(config) => QuantState::quantize(&dense, &shape, config)?.dequantize_f32(),
-                    None => dense,
-                }
+                self.used.insert(name);
+                let Some(config) = self.quantize else {
+                    let b = self.bias::<B>(prefix, out_features, bias, device)?;
+                    let w = Tensor::from_data(TensorData::new(dense, shape), device);
+                    return Ok(LoraLinear::dense(w, b));
+                };
+                QuantState::quantize(&dense, &shape, config)?
             }
         };
-        let w = Tensor::from_data(TensorData::new(values, shape), device);
-        let b = if bias {
-            let data = WeightSource::<B>::dense(self, &format!("{prefix}.bias"), &[out_features])?;
-            Some(Tensor::from_data(data, device))
-        } else {
-            None
-        };
-        Ok(LoraLinear::dense(w, b))
+        let b = self.bias::<B>(prefix, out_features, bias, device)?;
+        let base = Nf4Linear::from_quant_state(state, b)?;
+        Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }
 }
 
