@@ -364,3 +364,47 @@ fn saving_without_an_adapter_or_with_another_rank_is_refused() {
     // Nothing was written.
     assert!(!dir.path().join("adapter_config.json").exists());
 }
+
+/// peft 0.21.2 + transformers 5.23.0 fixture (`tools/fixtures/peft/gen_peft.py`): r=8,
+/// alpha=16, non-zero A and B on all seven projections of the tiny `llama2` checkpoint.
+#[test]
+fn adapted_logits_match_peft() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures");
+    let base = llama_model::load_pretrained::<B>(
+        root.join("llama/llama2"),
+        &llama_model::LoadOptions::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let adapter_dir = root.join("peft/llama2_r8");
+    let model = load_adapter(base, &adapter_dir).unwrap();
+    let a = model.layers[1].mlp.down_proj.adapter().unwrap();
+    assert_eq!((a.rank(), a.scaling), (8, 2.0));
+
+    let bytes = std::fs::read(adapter_dir.join("reference.safetensors")).unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ids = reference.tensor("input_ids").unwrap();
+    let ids: Vec<u32> = ids
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u32)
+        .collect();
+    let want = reference.tensor("logits").unwrap();
+    let vocab = want.shape()[2];
+    let want: Vec<f32> = want
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let rows: Vec<Vec<u32>> = ids.chunks(7).map(<[u32]>::to_vec).collect();
+    let input = LlamaInput::left_padded(&rows, 0, &Default::default()).unwrap();
+    let got: Vec<f32> = model.forward(input).unwrap().into_data().to_vec().unwrap();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.len(), rows.len() * 7 * vocab);
+    let max_diff = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-4, "max |ours - peft| = {max_diff}");
+}
