@@ -100,6 +100,14 @@ pub enum LlamaError {
     /// An NF4 quantization error from qlora-core (bitsandbytes 4-bit tensors).
     #[error(transparent)]
     Quant(#[from] qlora_core::Error),
+    /// Attaching a LoRA adapter to the projection `module` failed.
+    #[error("LoRA on `{module}`: {source}")]
+    Lora {
+        /// The projection, e.g. `model.layers.0.self_attn.q_proj`.
+        module: String,
+        /// The error from qlora-core.
+        source: qlora_core::LoraError,
+    },
 }
 
 /// Shorthand for results of this crate.

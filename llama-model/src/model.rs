@@ -5,7 +5,10 @@ use burn::nn::{Embedding, RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use qlora_core::lora::LoraLinear;
+use qlora_core::lora::{LoraConfig, LoraLinear, TargetModule};
+use qlora_core::train::CausalLm;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::attention::{Attention, AttentionContext};
 use crate::block::DecoderLayer;
@@ -488,5 +491,66 @@ impl<B: Backend> Llama<B> {
             x = layer.forward(x, &ctx, cache.as_mut().map(|c| (&mut **c, i)));
         }
         Ok(self.norm.forward(x))
+    }
+}
+
+impl<B: Backend> Llama<B> {
+    /// Attaches a fresh LoRA adapter (peft's initialisation: `A` Kaiming-uniform, `B` zeros)
+    /// to every projection `config.targets` names, in every layer. The adapters are drawn in
+    /// layer order, then in the order of `config.targets`, from a ChaCha8 generator seeded
+    /// with `seed`. Since `B` starts at zero, the adapted model computes the same logits.
+    ///
+    /// ```
+    /// use burn_ndarray::NdArray;
+    /// use llama_model::{Llama, LlamaConfig, RandomInit};
+    /// use qlora_core::{LoraConfig, TargetModule};
+    ///
+    /// let dev = Default::default();
+    /// let model = Llama::<NdArray<f32>>::random(&LlamaConfig::tiny(16), &RandomInit::default(), &dev).unwrap();
+    /// let cfg = LoraConfig::new(4, 8.0).with_targets(vec![TargetModule::QProj, TargetModule::VProj]);
+    /// let model = model.with_lora(&cfg, 0).unwrap();
+    /// assert!(model.layers[0].self_attn.q_proj.adapter().is_some());
+    /// assert!(model.layers[0].self_attn.k_proj.adapter().is_none());
+    /// ```
+    pub fn with_lora(mut self, config: &LoraConfig, seed: u64) -> Result<Self> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, mut layer) in std::mem::take(&mut self.layers).into_iter().enumerate() {
+            for &t in &config.targets {
+                let module = format!("model.layers.{i}.{}.{}", t.parent(), t.as_str());
+                let adapt = |p: LoraLinear<B>, rng: &mut ChaCha8Rng| {
+                    p.with_lora(config, rng)
+                        .map_err(|source| LlamaError::Lora { module, source })
+                };
+                let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
+                match t {
+                    TargetModule::QProj => a.q_proj = adapt(a.q_proj.clone(), &mut rng)?,
+                    TargetModule::KProj => a.k_proj = adapt(a.k_proj.clone(), &mut rng)?,
+                    TargetModule::VProj => a.v_proj = adapt(a.v_proj.clone(), &mut rng)?,
+                    TargetModule::OProj => a.o_proj = adapt(a.o_proj.clone(), &mut rng)?,
+                    TargetModule::GateProj => m.gate_proj = adapt(m.gate_proj.clone(), &mut rng)?,
+                    TargetModule::UpProj => m.up_proj = adapt(m.up_proj.clone(), &mut rng)?,
+                    TargetModule::DownProj => m.down_proj = adapt(m.down_proj.clone(), &mut rng)?,
+                }
+            }
+            layers.push(layer);
+        }
+        self.layers = layers;
+        Ok(self)
+    }
+}
+
+/// The model as qlora-core's trainer sees it: logits for right-padded batches with an HF
+/// attention mask. Errors become strings naming the model and the batch shape.
+impl<B: Backend> CausalLm<B> for Llama<B> {
+    fn logits(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> std::result::Result<Tensor<B, 3>, String> {
+        let dims = input_ids.dims();
+        let input = LlamaInput::new(input_ids).with_attention_mask(attention_mask);
+        self.forward(input)
+            .map_err(|e| format!("llama forward on a batch of shape {dims:?}: {e}"))
     }
 }
