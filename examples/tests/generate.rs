@@ -156,3 +156,42 @@ fn bad_input_fails_with_one_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tokenizer"));
 }
+
+#[test]
+fn adapter_logits_equal_peft() {
+    let dir = fixture("llama2");
+    let adapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/peft/llama2_r8");
+    let reference = adapter.join("reference.safetensors");
+    let ids: Vec<String> = i64s(&tensor(&reference, "input_ids").1)[..7]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = tmp.path().join("logits.safetensors");
+    let out = generate(&[
+        "--model",
+        dir.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--token-ids",
+        &ids.join(","),
+        "--max-new-tokens",
+        "1",
+        "--dump-logits",
+        dump.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = f32s(&tensor(&dump, "logits").1);
+    let want = f32s(&tensor(&reference, "logits").1);
+    assert_eq!(got.len() * 2, want.len());
+    let d = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(d < 1e-4, "adapted logits differ from peft by {d}");
+}

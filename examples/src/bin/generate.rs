@@ -12,8 +12,8 @@ use burn_ndarray::NdArray;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
-    generate, load_pretrained, save_tensors_f32, ChatMessage, GenerationConfig, Llama, LlamaInput,
-    LlamaTokenizer, LoadOptions, Role, Sampling,
+    generate, load_adapter, load_pretrained, save_tensors_f32, ChatMessage, GenerationConfig,
+    Llama, LlamaInput, LlamaTokenizer, LoadOptions, Role, Sampling,
 };
 
 type Backend = NdArray<f32>;
@@ -129,11 +129,8 @@ fn prompt_ids(args: &Args, tok: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-fn apply_adapter(_model: Llama<Backend>, adapter: &Path) -> Result<Llama<Backend>> {
-    bail!(
-        "--adapter {}: PEFT adapter loading is not available yet in this build",
-        adapter.display()
-    )
+fn apply_adapter(model: Llama<Backend>, adapter: &Path) -> Result<Llama<Backend>> {
+    load_adapter(model, adapter).with_context(|| format!("--adapter {}", adapter.display()))
 }
 
 fn dump_logits(model: &Llama<Backend>, ids: &[u32], path: &Path) -> Result<()> {
