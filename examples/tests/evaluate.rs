@@ -263,7 +263,11 @@ fn bad_files_are_refused_with_one_message() {
         empty.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"));
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        msg.contains("empty") && msg.contains("empty.jsonl"),
+        "{msg}"
+    );
     // A failed run leaves no partial output file.
     let out = dir.path().join("out.jsonl");
     let o = run(&[
@@ -286,5 +290,15 @@ fn help_documents_every_flag() {
     let rouge = String::from_utf8(run(&["rouge", "--help"]).stdout).unwrap();
     for flag in ["--input", "--output", "--stem", "--summary"] {
         assert!(rouge.contains(flag), "rouge --help lacks {flag}");
+    }
+    let task = String::from_utf8(run(&["task", "--help"]).stdout).unwrap();
+    for flag in [
+        "--task",
+        "--predictions",
+        "--baseline",
+        "--output",
+        "--markdown",
+    ] {
+        assert!(task.contains(flag), "task --help lacks {flag}");
     }
 }

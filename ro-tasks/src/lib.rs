@@ -10,6 +10,7 @@ mod codeset;
 mod dataset;
 mod error;
 mod icd10_code;
+pub mod json_float;
 mod modality;
 mod prompt;
 mod regimen;

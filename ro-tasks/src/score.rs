@@ -27,8 +27,10 @@ pub struct MetricCases {
     /// Metric name (`"rouge1"`, `"field_accuracy"`, `"exact_match"`, ...).
     pub name: String,
     /// One value per case, in input order.
+    #[serde(with = "crate::json_float")]
     pub values: Vec<f64>,
     /// Arithmetic mean of `values`.
+    #[serde(with = "crate::json_float")]
     pub mean: f64,
 }
 
@@ -47,17 +49,22 @@ impl MetricCases {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModalityMetrics {
     /// Fraction of cases whose parsed prediction equals the parsed reference.
+    #[serde(with = "crate::json_float")]
     pub accuracy: f64,
     /// Macro precision over the four classes (scikit-learn, `labels` = the four classes,
     /// `zero_division = "warn"`, i.e. 0 for undefined ratios).
+    #[serde(with = "crate::json_float")]
     pub macro_precision: f64,
     /// Macro recall over the four classes.
+    #[serde(with = "crate::json_float")]
     pub macro_recall: f64,
     /// Macro F1 over the four classes.
+    #[serde(with = "crate::json_float")]
     pub macro_f1: f64,
     /// Row and column labels of `confusion`: the four classes, then `"unknown"`.
     pub labels: Vec<String>,
     /// Confusion matrix, rows = reference, columns = prediction.
+    #[serde(with = "crate::json_float")]
     pub confusion: Vec<Vec<f64>>,
 }
 
@@ -73,9 +80,11 @@ pub struct TaskScores {
     /// Modality task only: accuracy, macro P/R/F1 and confusion matrix.
     pub modality: Option<ModalityMetrics>,
     /// ICD-10 task only: fraction of predictions holding a valid code of the set.
+    #[serde(with = "crate::json_float")]
     pub validity_rate: Option<f64>,
     /// Regimen task only: fraction of predictions whose dose, fractions and dose per
     /// fraction do not contradict each other (see [`Consistency`]).
+    #[serde(with = "crate::json_float")]
     pub consistency_rate: Option<f64>,
 }
 
@@ -272,8 +281,10 @@ fn modality_metrics(y_true: &[&str], y_pred: &[&str]) -> Result<ModalityMetrics>
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WilcoxonSummary {
     /// scipy's statistic (W+ of finetuned − baseline).
+    #[serde(with = "crate::json_float")]
     pub statistic: f64,
     /// p-value for "fine-tuned is greater".
+    #[serde(with = "crate::json_float")]
     pub pvalue: f64,
 }
 
@@ -281,12 +292,16 @@ pub struct WilcoxonSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DifferenceInterval {
     /// Mean difference on the original sample.
+    #[serde(with = "crate::json_float")]
     pub estimate: f64,
     /// Lower end.
+    #[serde(with = "crate::json_float")]
     pub lower: f64,
     /// Upper end.
+    #[serde(with = "crate::json_float")]
     pub upper: f64,
     /// Confidence level (0.95).
+    #[serde(with = "crate::json_float")]
     pub confidence_level: f64,
     /// Number of resamples.
     pub n_resamples: usize,
@@ -302,8 +317,10 @@ pub struct MetricComparison {
     /// Number of paired cases.
     pub n: usize,
     /// Mean of the baseline.
+    #[serde(with = "crate::json_float")]
     pub baseline_mean: f64,
     /// Mean of the fine-tuned run.
+    #[serde(with = "crate::json_float")]
     pub finetuned_mean: f64,
     /// One-sided Wilcoxon test (x = fine-tuned, y = baseline, alternative greater, scipy
     /// defaults); `None` when the test cannot be computed (see `wilcoxon_note`). All-zero

@@ -5,6 +5,7 @@
 //! input field the subcommand does not consume (such as `id`) copied through. A line that
 //! cannot be scored becomes `{"error": "line N: ..."}` (plus the copied fields) and the run
 //! goes on. See [`json`] for the plumbing and each subcommand's module for its fields.
+//! `evaluate task` is the exception: it scores a whole predictions file (see [`task`]).
 //!
 //! Adding a subcommand is one variant of [`Command`] (whose argument type implements
 //! [`Subcommand`]) and one module.
@@ -13,11 +14,11 @@ pub mod classify;
 pub mod icd10;
 pub mod json;
 pub mod rouge;
+pub mod task;
 pub mod wilcoxon;
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::{Args, Parser};
 
 /// Score model outputs with the metrics of the radiation-oncology studies, matching
@@ -76,9 +77,10 @@ pub enum Command {
     /// ICD-10-CM code validation. In: {"input":".."}; out: {"valid","code","kind","billable",
     /// "description","qualifiers","error"} (normalization rules: ro-tasks `normalize_code`).
     Icd10(icd10::Icd10Args),
-    /// Score a task's predictions (and compare with a baseline). (Provided by ro-tasks; not
-    /// available in this build yet.)
-    Task(PendingTaskArgs),
+    /// Score a task's predictions {"id","reference","prediction"} with ro-tasks' scorers and,
+    /// with --baseline, compare per metric (one-sided Wilcoxon, paired bootstrap 95% CI).
+    /// Writes a JSON report (--output) and/or a Markdown report (--markdown).
+    Task(task::TaskArgs),
 }
 
 impl Command {
@@ -122,29 +124,5 @@ impl Subcommand for classify::ClassifyArgs {
 impl Subcommand for wilcoxon::WilcoxonArgs {
     fn run(&self) -> anyhow::Result<()> {
         wilcoxon::run(self).map(report)
-    }
-}
-
-/// Arguments of `evaluate task` until ro-tasks provides it.
-#[derive(Debug, Clone, Args)]
-pub struct PendingTaskArgs {
-    /// The task: letters, regimen, modality or icd10.
-    #[arg(long)]
-    pub task: String,
-    /// Predictions to score (JSON lines).
-    #[arg(long, value_name = "P.jsonl")]
-    pub predictions: PathBuf,
-    /// Baseline predictions to compare against (JSON lines), with significance tests.
-    #[arg(long, value_name = "B.jsonl")]
-    pub baseline: Option<PathBuf>,
-}
-
-impl Subcommand for PendingTaskArgs {
-    fn run(&self) -> anyhow::Result<()> {
-        bail!(
-            "`evaluate task` is not available yet in this build (task scoring comes with \
-             ro-tasks); {} was not read",
-            self.predictions.display()
-        )
     }
 }
