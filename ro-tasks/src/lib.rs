@@ -33,7 +33,7 @@ pub use modality::{Keyword, Modality, Technique, KEYWORDS};
 pub use prompt::{instruction, ChatMessage, Prompt, Role};
 pub use regimen::{Consistency, Course, Regimen, RegimenIssue};
 pub use score::{
-    compare, render_markdown, score_task, Comparison, DifferenceInterval, MetricCases,
+    compare, render_markdown, score_task, ClassScores, Comparison, DifferenceInterval, MetricCases,
     MetricComparison, ModalityMetrics, TaskScores, WilcoxonSummary, BOOTSTRAP_SEED,
     UNKNOWN_MODALITY,
 };

@@ -61,11 +61,52 @@ pub struct ModalityMetrics {
     /// Macro F1 over the four classes.
     #[serde(with = "crate::json_float")]
     pub macro_f1: f64,
+    /// Micro-averaged precision over the four classes (an `"unknown"` answer is a false
+    /// negative of its reference class and nobody's false positive).
+    #[serde(with = "crate::json_float")]
+    pub micro_precision: f64,
+    /// Micro-averaged recall over the four classes.
+    #[serde(with = "crate::json_float")]
+    pub micro_recall: f64,
+    /// Micro-averaged F1 over the four classes.
+    #[serde(with = "crate::json_float")]
+    pub micro_f1: f64,
+    /// Support-weighted precision over the four classes.
+    #[serde(with = "crate::json_float")]
+    pub weighted_precision: f64,
+    /// Support-weighted recall over the four classes.
+    #[serde(with = "crate::json_float")]
+    pub weighted_recall: f64,
+    /// Support-weighted F1 over the four classes.
+    #[serde(with = "crate::json_float")]
+    pub weighted_f1: f64,
+    /// Precision, recall, F1 and support of each of the four classes, in
+    /// [`Modality::ALL`] order.
+    pub per_class: Vec<ClassScores>,
     /// Row and column labels of `confusion`: the four classes, then `"unknown"`.
     pub labels: Vec<String>,
     /// Confusion matrix, rows = reference, columns = prediction.
     #[serde(with = "crate::json_float")]
     pub confusion: Vec<Vec<f64>>,
+}
+
+/// Precision, recall, F1 and support of one class (scikit-learn, `zero_division = "warn"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    /// The class.
+    pub label: String,
+    /// Precision.
+    #[serde(with = "crate::json_float")]
+    pub precision: f64,
+    /// Recall.
+    #[serde(with = "crate::json_float")]
+    pub recall: f64,
+    /// F1.
+    #[serde(with = "crate::json_float")]
+    pub f1: f64,
+    /// Number of reference cases of the class.
+    #[serde(with = "crate::json_float")]
+    pub support: f64,
 }
 
 /// The scores of one run of one task.
@@ -97,7 +138,8 @@ impl TaskScores {
 
 /// Scores `records` for `task`.
 ///
-/// - letters: ROUGE-1/2/L/Lsum F-measure (stemmed, rouge-score semantics);
+/// - letters: ROUGE-1/2/L/Lsum F-measure (rouge-score semantics), stemmed (`rouge1`, ...)
+///   and unstemmed (`rouge1_nostem`, ...);
 /// - regimen: ROUGE-1 F-measure, field accuracy (total dose, fractions, dose per fraction,
 ///   technique: each correct when equal to the reference's parsed field, per case the
 ///   fraction correct), consistency;
@@ -134,15 +176,18 @@ pub fn score_task(task: TaskKind, records: &[PredictionRecord]) -> Result<TaskSc
     match task {
         TaskKind::Letters => {
             let names = ["rouge1", "rouge2", "rougeL", "rougeLsum"];
-            let per_case = rouge_fmeasures(records, &names)?;
-            scores.metrics = names
-                .iter()
-                .zip(per_case)
-                .map(|(n, v)| MetricCases::new(n, v))
-                .collect();
+            for (stem, suffix) in [(true, ""), (false, "_nostem")] {
+                let per_case = rouge_fmeasures(records, &names, stem)?;
+                scores.metrics.extend(
+                    names
+                        .iter()
+                        .zip(per_case)
+                        .map(|(n, v)| MetricCases::new(&format!("{n}{suffix}"), v)),
+                );
+            }
         }
         TaskKind::Regimen => {
-            let mut rouge = rouge_fmeasures(records, &["rouge1"])?;
+            let mut rouge = rouge_fmeasures(records, &["rouge1"], true)?;
             let rouge1 = rouge.pop().unwrap_or_default();
             let mut fields = Vec::with_capacity(records.len());
             let mut consistent = Vec::with_capacity(records.len());
@@ -206,9 +251,13 @@ fn metric_err(e: impl std::fmt::Display) -> Error {
     Error::Metric(e.to_string())
 }
 
-/// Per-case F-measures for each named ROUGE type, stemmed.
-fn rouge_fmeasures(records: &[PredictionRecord], names: &[&str]) -> Result<Vec<Vec<f64>>> {
-    let scorer = RougeScorer::from_names(names.iter().copied(), true).map_err(metric_err)?;
+/// Per-case F-measures for each named ROUGE type, with or without Porter stemming.
+fn rouge_fmeasures(
+    records: &[PredictionRecord],
+    names: &[&str],
+    stem: bool,
+) -> Result<Vec<Vec<f64>>> {
+    let scorer = RougeScorer::from_names(names.iter().copied(), stem).map_err(metric_err)?;
     let pairs: Vec<(&str, &str)> = records
         .iter()
         .map(|r| (r.reference.as_str(), r.prediction.as_str()))
@@ -246,22 +295,48 @@ fn field_accuracy(reference: &Regimen, predicted: &Regimen) -> f64 {
 fn modality_metrics(y_true: &[&str], y_pred: &[&str]) -> Result<ModalityMetrics> {
     let classes: Vec<&str> = Modality::ALL.iter().map(|m| m.as_str()).collect();
     let acc = accuracy(y_true, y_pred, None).map_err(metric_err)?;
-    let options = PrfOptions {
-        labels: Some(classes.clone()),
-        average: Some(Average::Macro),
-        ..PrfOptions::default()
+    let prf = |average: Option<Average>| {
+        let options = PrfOptions {
+            labels: Some(classes.clone()),
+            average,
+            ..PrfOptions::default()
+        };
+        precision_recall_fscore_support(y_true, y_pred, &options)
+            .map(|r| r.scores)
+            .map_err(metric_err)
     };
-    let prf = precision_recall_fscore_support(y_true, y_pred, &options).map_err(metric_err)?;
-    let (macro_precision, macro_recall, macro_f1) = match prf.scores {
+    let averaged = |average: Average| match prf(Some(average))? {
         PrfScores::Averaged {
             precision,
             recall,
             fscore,
-        } => (precision, recall, fscore),
-        PrfScores::PerLabel { .. } => {
-            return Err(Error::Metric(
-                "macro average returned per-label scores".into(),
-            ))
+        } => Ok((precision, recall, fscore)),
+        PrfScores::PerLabel { .. } => Err(Error::Metric(format!(
+            "{average:?} average returned per-label scores"
+        ))),
+    };
+    let (macro_precision, macro_recall, macro_f1) = averaged(Average::Macro)?;
+    let (micro_precision, micro_recall, micro_f1) = averaged(Average::Micro)?;
+    let (weighted_precision, weighted_recall, weighted_f1) = averaged(Average::Weighted)?;
+    let per_class = match prf(None)? {
+        PrfScores::PerLabel {
+            precision,
+            recall,
+            fscore,
+            support,
+        } => classes
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ClassScores {
+                label: (*l).to_owned(),
+                precision: precision[i],
+                recall: recall[i],
+                f1: fscore[i],
+                support: support[i],
+            })
+            .collect(),
+        PrfScores::Averaged { .. } => {
+            return Err(Error::Metric("per-label scores came back averaged".into()))
         }
     };
     let mut labels = classes;
@@ -272,6 +347,13 @@ fn modality_metrics(y_true: &[&str], y_pred: &[&str]) -> Result<ModalityMetrics>
         macro_precision,
         macro_recall,
         macro_f1,
+        micro_precision,
+        micro_recall,
+        micro_f1,
+        weighted_precision,
+        weighted_recall,
+        weighted_f1,
+        per_class,
         labels: labels.iter().map(|s| (*s).to_owned()).collect(),
         confusion: cm.rows(),
     })
@@ -470,8 +552,26 @@ pub fn render_markdown(scores: &TaskScores, comparison: Option<&Comparison>) -> 
             ("macro_precision", m.macro_precision),
             ("macro_recall", m.macro_recall),
             ("macro_f1", m.macro_f1),
+            ("micro_precision", m.micro_precision),
+            ("micro_recall", m.micro_recall),
+            ("micro_f1", m.micro_f1),
+            ("weighted_precision", m.weighted_precision),
+            ("weighted_recall", m.weighted_recall),
+            ("weighted_f1", m.weighted_f1),
         ] {
             let _ = writeln!(s, "| {name} | {} |", num(v));
+        }
+        s.push_str("\n## Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+        for c in &m.per_class {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                c.label,
+                num(c.precision),
+                num(c.recall),
+                num(c.f1),
+                c.support
+            );
         }
         s.push_str("\n## Confusion matrix (rows: reference, columns: prediction)\n\n| |");
         for l in &m.labels {
@@ -543,6 +643,26 @@ mod tests {
         assert_eq!(m.macro_precision, 0.5);
         assert_eq!(m.macro_recall, 0.5);
         assert_eq!(m.macro_f1, 0.5);
+        // Micro: TP 2, FP 0 ("unknown" is nobody's false positive), FN 1.
+        assert_eq!(m.micro_precision, 1.0);
+        assert!((m.micro_recall - 2.0 / 3.0).abs() < 1e-15);
+        assert!((m.micro_f1 - 0.8).abs() < 1e-15);
+        // Weighted by support (1, 1, 1, 0): P = R = F = 2/3.
+        for v in [m.weighted_precision, m.weighted_recall, m.weighted_f1] {
+            assert!((v - 2.0 / 3.0).abs() < 1e-15, "{v}");
+        }
+        let electron = &m.per_class[2];
+        assert_eq!(electron.label, "electron");
+        assert_eq!(
+            (
+                electron.precision,
+                electron.recall,
+                electron.f1,
+                electron.support
+            ),
+            (0.0, 0.0, 0.0, 1.0)
+        );
+        assert_eq!(m.per_class[3].support, 0.0);
         assert_eq!(m.labels.last().unwrap(), "unknown");
         // electron row: predicted unknown (column 4).
         assert_eq!(m.confusion[2], [0.0, 0.0, 0.0, 0.0, 1.0]);
@@ -579,7 +699,19 @@ mod tests {
         )
         .unwrap();
         let names: Vec<&str> = s.metrics.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["rouge1", "rouge2", "rougeL", "rougeLsum"]);
+        assert_eq!(
+            names,
+            [
+                "rouge1",
+                "rouge2",
+                "rougeL",
+                "rougeLsum",
+                "rouge1_nostem",
+                "rouge2_nostem",
+                "rougeL_nostem",
+                "rougeLsum_nostem"
+            ]
+        );
         for m in &s.metrics {
             assert_eq!(m.mean, 1.0, "{}", m.name);
         }
@@ -592,6 +724,18 @@ mod tests {
         assert!((s.metric("rouge1").unwrap().mean - 0.8).abs() < 1e-12);
         assert!((s.metric("rouge2").unwrap().mean - 2.0 / 3.0).abs() < 1e-12);
         assert!((s.metric("rougeL").unwrap().mean - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn letters_stemmed_and_unstemmed_differ_on_inflections() {
+        // "treated" and "treating" both stem to "treat"; unstemmed they differ.
+        let s = score_task(
+            TaskKind::Letters,
+            &[rec("a", "patient treated", "patient treating")],
+        )
+        .unwrap();
+        assert_eq!(s.metric("rouge1").unwrap().mean, 1.0);
+        assert_eq!(s.metric("rouge1_nostem").unwrap().mean, 0.5);
     }
 
     #[test]
