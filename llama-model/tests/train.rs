@@ -67,6 +67,7 @@ fn lora_fine_tuning_lowers_the_loss_and_keeps_the_base() {
         shuffle: false,
         save_every: None,
         pad_id: 0,
+        ..Default::default()
     };
     let mut trainer = Trainer::new(model, config, None).unwrap();
     let mut losses = Vec::new();

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use burn::tensor::{DType, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 use thiserror::Error;
 
@@ -33,8 +34,9 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
-    /// A tensor is not f32.
-    #[error("{path}: tensor `{name}` has dtype {dtype}, expected F32")]
+    /// A tensor has a dtype the reader does not take (F32 everywhere; U8 also in optimizer
+    /// state).
+    #[error("{path}: tensor `{name}` has dtype {dtype}, expected F32 (or U8 in optimizer state)")]
     Dtype {
         /// The file.
         path: PathBuf,
@@ -148,6 +150,93 @@ pub fn load_f32_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>,
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         out.insert(name, (values, view.shape().to_vec()));
+    }
+    Ok(out)
+}
+
+/// The safetensors dtype of the [`TensorData`] dtypes checkpoints hold (f32 and u8).
+fn st_dtype(d: DType) -> Option<Dtype> {
+    match d {
+        DType::F32 => Some(Dtype::F32),
+        DType::U8 => Some(Dtype::U8),
+        _ => None,
+    }
+}
+
+/// Writes f32 and u8 tensors (e.g. an optimizer's exported state, whose 8-bit moments are
+/// u8 codes) to a safetensors file atomically. Other dtypes are an error naming the tensor.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use burn::tensor::TensorData;
+/// let dir = std::env::temp_dir().join(format!("qlora-doc-td-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let p = dir.join("opt.safetensors");
+/// let mut m = BTreeMap::new();
+/// m.insert("w.state1".to_string(), TensorData::new(vec![1u8, 255], [2]));
+/// m.insert("w.absmax1".to_string(), TensorData::new(vec![0.5f32], [1]));
+/// qlora_core::save_tensors(&p, &m).unwrap();
+/// assert_eq!(qlora_core::load_tensors(&p).unwrap(), m);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn save_tensors(
+    path: &Path,
+    tensors: &BTreeMap<String, TensorData>,
+) -> Result<(), CheckpointError> {
+    let mut views = Vec::new();
+    for (k, d) in tensors {
+        let dtype = st_dtype(d.dtype).ok_or_else(|| CheckpointError::Dtype {
+            path: path.to_path_buf(),
+            name: k.clone(),
+            dtype: format!("{:?}", d.dtype),
+        })?;
+        let view = TensorView::new(dtype, d.shape.to_vec(), d.as_bytes()).map_err(|e| {
+            CheckpointError::Safetensors {
+                path: path.to_path_buf(),
+                reason: format!("tensor `{k}`: {e}"),
+            }
+        })?;
+        views.push((k.clone(), view));
+    }
+    let bytes = safetensors::serialize(views, None).map_err(|e| CheckpointError::Safetensors {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads every tensor of a safetensors file written by [`save_tensors`] (F32 or U8; other
+/// dtypes are an error naming the tensor).
+pub fn load_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>, CheckpointError> {
+    let bytes = fs::read(path).map_err(io(path))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        CheckpointError::Safetensors {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let shape = view.shape().to_vec();
+        let data = match view.dtype() {
+            Dtype::F32 => {
+                let values: Vec<f32> = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                TensorData::new(values, shape)
+            }
+            Dtype::U8 => TensorData::new(view.data().to_vec(), shape),
+            other => {
+                return Err(CheckpointError::Dtype {
+                    path: path.to_path_buf(),
+                    name,
+                    dtype: format!("{other:?}"),
+                })
+            }
+        };
+        out.insert(name, data);
     }
     Ok(out)
 }

@@ -13,17 +13,22 @@ pub use lora::{
 
 pub mod optim;
 pub mod schedule;
-pub use optim::{adamw_step_reference, AdamW, AdamWConfig, AdamWState};
+pub use optim::{
+    adamw_step_reference, AdamW, AdamWConfig, AdamWState, Moments, OptimizerKind, PagedAdamW,
+    PagedState, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT, MIN_8BIT_SIZE,
+};
 pub use schedule::{LrSchedule, ScheduleKind};
 
 pub mod checkpoint;
 pub mod train;
 pub use checkpoint::{
-    load_f32_safetensors, save_f32_safetensors, write_atomic, CheckpointError, HostTensor,
+    load_f32_safetensors, load_tensors, save_f32_safetensors, save_tensors, write_atomic,
+    CheckpointError, HostTensor,
 };
 pub use train::{
-    causal_lm_loss, causal_lm_loss_sum, collate, Batch, CausalLm, Example, StepMetrics,
-    TrainConfig, TrainError, Trainer, IGNORE_INDEX,
+    causal_lm_loss, causal_lm_loss_sum, collate, with_autodiff, AutodiffRun, Batch, CausalLm,
+    CheckpointedAutodiff, CheckpointingBackend, Example, StepMetrics, TrainConfig, TrainError,
+    Trainer, IGNORE_INDEX,
 };
 
 mod double_quant;

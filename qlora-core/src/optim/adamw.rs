@@ -49,7 +49,7 @@ impl Default for AdamWConfig {
 
 /// The scalars of one step, computed in f64 and rounded to f32 as torch does.
 #[derive(Debug, Clone, Copy)]
-struct StepScalars {
+pub(crate) struct StepScalars {
     decay: f32,
     lerp_w: f32,
     beta2: f32,
@@ -60,7 +60,7 @@ struct StepScalars {
 }
 
 impl StepScalars {
-    fn new(c: &AdamWConfig, lr: f64, step: u64) -> Self {
+    pub(crate) fn new(c: &AdamWConfig, lr: f64, step: u64) -> Self {
         let t = step as f64;
         let bc1 = 1.0 - c.beta1.powf(t);
         let bc2 = 1.0 - c.beta2.powf(t);
@@ -83,6 +83,29 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
     } else {
         b - (b - a) * (1.0 - w)
     }
+}
+
+/// One AdamW step on flattened burn tensors `(param, grad, exp_avg, exp_avg_sq)`; returns the
+/// new `(param, exp_avg, exp_avg_sq)`. The one tensor implementation every 32-bit AdamW
+/// variant ([`AdamW`], [`PagedAdamW`](crate::PagedAdamW)) runs, so they agree bit for bit.
+pub(crate) fn update_tensors<B: Backend>(
+    s: &StepScalars,
+    p: Tensor<B, 1>,
+    g: Tensor<B, 1>,
+    exp_avg: Tensor<B, 1>,
+    exp_avg_sq: Tensor<B, 1>,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let p = p.mul_scalar(s.decay);
+    // lerp with weight < 0.5 (1 − β1 for β1 > 0.5); the other branch for small β1.
+    let m = if s.lerp_w.abs() < 0.5 {
+        exp_avg.clone() + (g.clone() - exp_avg).mul_scalar(s.lerp_w)
+    } else {
+        g.clone() - (g.clone() - exp_avg).mul_scalar(1.0 - s.lerp_w)
+    };
+    let v = exp_avg_sq.mul_scalar(s.beta2) + g.clone().mul_scalar(s.one_minus_beta2) * g;
+    let denom = v.clone().sqrt().div_scalar(s.bc2_sqrt).add_scalar(s.eps);
+    let p = p + m.clone().mul_scalar(s.neg_step_size) / denom;
+    (p, m, v)
 }
 
 /// The plain reference: one AdamW step on host slices, element by element. `step` is the
@@ -210,16 +233,7 @@ impl<B: Backend> AdamW<B> {
         });
         let step = state.step + 1;
         let s = StepScalars::new(&self.config, lr, step);
-        let p = p.mul_scalar(s.decay);
-        // lerp with weight < 0.5 (1 − β1 for β1 > 0.5); the other branch for small β1.
-        let m = if s.lerp_w.abs() < 0.5 {
-            state.exp_avg.clone() + (g.clone() - state.exp_avg).mul_scalar(s.lerp_w)
-        } else {
-            g.clone() - (g.clone() - state.exp_avg).mul_scalar(1.0 - s.lerp_w)
-        };
-        let v = state.exp_avg_sq.mul_scalar(s.beta2) + g.clone().mul_scalar(s.one_minus_beta2) * g;
-        let denom = v.clone().sqrt().div_scalar(s.bc2_sqrt).add_scalar(s.eps);
-        let p = p + m.clone().mul_scalar(s.neg_step_size) / denom;
+        let (p, m, v) = update_tensors(&s, p, g, state.exp_avg, state.exp_avg_sq);
         self.states.insert(
             name.to_string(),
             AdamWState {

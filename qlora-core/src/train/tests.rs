@@ -50,8 +50,12 @@ fn det(n: usize, k: f32) -> Vec<f32> {
 }
 
 fn toy(init_seed: u64, dropout: f64, emb_scale: f32) -> Toy<AB> {
+    toy_on::<AB>(init_seed, dropout, emb_scale)
+}
+
+fn toy_on<B: Backend>(init_seed: u64, dropout: f64, emb_scale: f32) -> Toy<B> {
     let dev = Default::default();
-    let t = |v: Vec<f32>, s: [usize; 2]| Tensor::<AB, 2>::from_data(TensorData::new(v, s), &dev);
+    let t = |v: Vec<f32>, s: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, s), &dev);
     let emb: Vec<f32> = det(V * H, 0.77)
         .into_iter()
         .map(|x| x * emb_scale)
@@ -109,6 +113,7 @@ fn config(steps: u64, batch: usize, accum: usize) -> TrainConfig {
         shuffle: true,
         save_every: Some(2),
         pad_id: 0,
+        ..Default::default()
     }
 }
 
@@ -292,4 +297,99 @@ fn loss_matches_hand_computation() {
     let l1 = -(2.0f64 - (2.0f64.exp() + 1.0).ln());
     let got: f32 = causal_lm_loss(logits, labels, 2).into_scalar();
     assert!((got as f64 - (l0 + l1) / 2.0).abs() < 1e-6);
+}
+
+fn bits(t: &BTreeMap<String, crate::HostTensor>) -> BTreeMap<String, Vec<u32>> {
+    t.iter()
+        .map(|(k, v)| (k.clone(), v.0.iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+#[test]
+fn paged_adamw_trains_bit_identically_to_adamw() {
+    let _guard = serial();
+    let d = data();
+    let c = no_save(config(6, 3, 2));
+    let mut plain = Trainer::<AB, _>::new(toy(8, 0.1, 1.0), c.clone(), None).unwrap();
+    let mut want_losses = Vec::new();
+    plain.train(&d, |m| want_losses.push(m.loss)).unwrap();
+    // 4 LoRA matrices of 32, 32, 32 and 44 elements (8 bytes of state each): budgets that
+    // keep none, some and all of the state on the device.
+    for budget in [0u64, 300, 600, 10_000] {
+        let mut c = c.clone();
+        c.optimizer = crate::OptimizerKind::PagedAdamW {
+            device_budget_bytes: budget,
+        };
+        let mut paged = Trainer::<AB, _>::new(toy(8, 0.1, 1.0), c, None).unwrap();
+        let mut losses = Vec::new();
+        paged.train(&d, |m| losses.push(m.loss)).unwrap();
+        assert_eq!(losses, want_losses, "budget {budget}");
+        assert_eq!(
+            bits(&paged.adapter_tensors()),
+            bits(&plain.adapter_tensors()),
+            "budget {budget}"
+        );
+    }
+}
+
+#[test]
+fn gradient_checkpointing_gives_identical_training() {
+    let _guard = serial();
+    let d = data();
+    let c = no_save(config(4, 3, 2));
+    let mut plain = Trainer::<AB, _>::new(toy(6, 0.1, 1.0), c.clone(), None).unwrap();
+    let mut want = Vec::new();
+    plain
+        .train(&d, |m| want.push((m.loss, m.grad_norm)))
+        .unwrap();
+    let gc = TrainConfig {
+        gradient_checkpointing: true,
+        ..c.clone()
+    };
+    type Ckpt = crate::CheckpointedAutodiff<TestBackend>;
+    let mut ckpt = Trainer::<Ckpt, _>::new(toy_on::<Ckpt>(6, 0.1, 1.0), gc.clone(), None).unwrap();
+    let mut got = Vec::new();
+    ckpt.train(&d, |m| got.push((m.loss, m.grad_norm))).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(
+        bits(&ckpt.adapter_tensors()),
+        bits(&plain.adapter_tensors())
+    );
+    // The flag must agree with the backend type, both ways.
+    let e = Trainer::<AB, _>::new(toy(6, 0.1, 1.0), gc, None).unwrap_err();
+    assert!(e.to_string().contains("gradient_checkpointing"), "{e}");
+    assert!(Trainer::<Ckpt, _>::new(toy_on::<Ckpt>(6, 0.1, 1.0), c, None).is_err());
+}
+
+#[test]
+fn paged_checkpoint_resumes_exactly_and_is_interchangeable_with_adamw() {
+    let _guard = serial();
+    let d = data();
+    let paged = |mut c: TrainConfig| {
+        c.optimizer = crate::OptimizerKind::PagedAdamW {
+            device_budget_bytes: 300,
+        };
+        c
+    };
+    let full_dir = tmp_dir("paged-full");
+    let mut full =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), paged(config(6, 3, 2)), full_dir.clone())
+            .unwrap();
+    full.train(&d, |_| {}).unwrap();
+    let dir = tmp_dir("paged-killed");
+    let mut first =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), paged(config(6, 3, 2)), dir.clone()).unwrap();
+    first.train_until(&d, 3, |_| {}).unwrap();
+    drop(first);
+    // Resume the paged run's checkpoint with plain AdamW: same state layout, same numbers.
+    let mut resumed =
+        Trainer::<AB, _>::resume(toy(99, 0.1, 1.0), config(6, 3, 2), dir.clone()).unwrap();
+    assert_eq!(resumed.step(), 2);
+    resumed.train(&d, |_| {}).unwrap();
+    assert_eq!(
+        bits(&resumed.adapter_tensors()),
+        bits(&full.adapter_tensors())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&full_dir).unwrap();
 }

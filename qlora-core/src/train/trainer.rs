@@ -1,4 +1,5 @@
-//! The training loop: micro-batches, gradient accumulation, clipping, AdamW with a schedule,
+//! The training loop: micro-batches, gradient accumulation, clipping, the chosen optimizer
+//! ([`OptimizerKind`]) with a schedule,
 //! a `metrics.jsonl` stream, atomic checkpoints and exact resume.
 //!
 //! Determinism: the data order of epoch `e` is a permutation drawn from `seed` and `e`; the
@@ -21,16 +22,18 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{collate, Example};
+use super::checkpointing::CheckpointingBackend;
 use super::error::TrainError;
 use super::loss::causal_lm_loss_sum;
 use super::params::{
     host_to_tensor, replace_trainable, trainable_grads, trainable_host_tensors, trainable_params,
 };
 use crate::checkpoint::{
-    load_f32_safetensors, save_f32_safetensors, write_atomic, CheckpointError, HostTensor,
+    load_f32_safetensors, load_tensors, save_f32_safetensors, save_tensors, write_atomic,
+    CheckpointError, HostTensor,
 };
-use crate::optim::{AdamW, AdamWConfig, AdamWState};
-use crate::schedule::LrSchedule;
+use crate::optim::{AdamWConfig, OptimizerKind, TrainOptimizer};
+use crate::schedule::{LrSchedule, ScheduleKind};
 
 /// A causal language model the trainer can fine-tune.
 pub trait CausalLm<B: Backend>: Module<B> {
@@ -68,6 +71,49 @@ pub struct TrainConfig {
     pub save_every: Option<u64>,
     /// Padding token id.
     pub pad_id: u32,
+    /// The optimizer (AdamW, paged AdamW or 8-bit AdamW); AdamW when absent from JSON.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// Recompute memory-bound activations in the backward pass instead of keeping them. burn
+    /// chooses this through the autodiff backend type, so it must match the trainer's backend
+    /// (see [`CheckpointingBackend`] and [`with_autodiff`](super::with_autodiff)); false when
+    /// absent from JSON.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
+}
+
+impl Default for TrainConfig {
+    /// One step of batch 1 at a constant 2e-4 (the QLoRA paper's rate for small models),
+    /// torch's AdamW defaults, gradient clipping at 1.0 (transformers' default), sequences up
+    /// to 512 tokens, seed 0, shuffling, no checkpoints, AdamW, no gradient checkpointing.
+    ///
+    /// ```
+    /// let c = qlora_core::TrainConfig { steps: 10, ..Default::default() };
+    /// assert_eq!(c.optimizer, qlora_core::OptimizerKind::AdamW);
+    /// assert!(!c.gradient_checkpointing);
+    /// ```
+    fn default() -> Self {
+        Self {
+            steps: 1,
+            batch_size: 1,
+            grad_accum: 1,
+            max_seq_len: 512,
+            max_grad_norm: Some(1.0),
+            schedule: LrSchedule {
+                kind: ScheduleKind::Constant,
+                lr: 2e-4,
+                warmup_steps: 0,
+                total_steps: 1,
+            },
+            adamw: AdamWConfig::default(),
+            seed: 0,
+            shuffle: true,
+            save_every: None,
+            pad_id: 0,
+            optimizer: OptimizerKind::AdamW,
+            gradient_checkpointing: false,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -123,7 +169,7 @@ struct TrainerState {
 #[derive(Debug)]
 pub struct Trainer<B: AutodiffBackend, M> {
     model: M,
-    optimizer: AdamW<B::InnerBackend>,
+    optimizer: TrainOptimizer<B::InnerBackend>,
     config: TrainConfig,
     step: u64,
     output_dir: Option<PathBuf>,
@@ -131,7 +177,7 @@ pub struct Trainer<B: AutodiffBackend, M> {
 
 impl<B, M> Trainer<B, M>
 where
-    B: AutodiffBackend,
+    B: CheckpointingBackend,
     M: CausalLm<B> + AutodiffModule<B>,
 {
     /// A trainer at step 0. With `output_dir`, metrics and checkpoints are written there.
@@ -141,6 +187,29 @@ where
         output_dir: Option<PathBuf>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
+        if config.gradient_checkpointing != B::GRADIENT_CHECKPOINTING {
+            return Err(TrainError::InvalidConfig {
+                field: "gradient_checkpointing",
+                reason: format!(
+                    "is {} but the backend `{}` {} (burn picks the strategy by type: use \
+                     Autodiff<B, BalancedCheckpointing> to checkpoint, Autodiff<B> not to, \
+                     or qlora_core::with_autodiff)",
+                    config.gradient_checkpointing,
+                    core::any::type_name::<B>(),
+                    if B::GRADIENT_CHECKPOINTING {
+                        "checkpoints"
+                    } else {
+                        "does not checkpoint"
+                    }
+                ),
+            });
+        }
+        let optimizer = TrainOptimizer::new(config.optimizer, config.adamw).map_err(|reason| {
+            TrainError::InvalidConfig {
+                field: "optimizer",
+                reason,
+            }
+        })?;
         if config.save_every.is_some() && output_dir.is_none() {
             return Err(TrainError::InvalidConfig {
                 field: "save_every",
@@ -154,7 +223,7 @@ where
             })?;
         }
         Ok(Self {
-            optimizer: AdamW::new(config.adamw),
+            optimizer,
             model,
             config,
             step: 0,
@@ -370,14 +439,7 @@ where
         let result = (|| -> Result<(), TrainError> {
             save_f32_safetensors(&tmp.join("adapter.safetensors"), &self.adapter_tensors())?;
             let (opt, steps) = self.optimizer.export();
-            let opt: BTreeMap<String, HostTensor> = opt
-                .into_iter()
-                .map(|(k, d)| {
-                    let shape = d.shape.to_vec();
-                    (k, (d.to_vec::<f32>().unwrap_or_default(), shape))
-                })
-                .collect();
-            save_f32_safetensors(&tmp.join("optimizer.safetensors"), &opt)?;
+            save_tensors(&tmp.join("optimizer.safetensors"), &opt)?;
             let state = TrainerState {
                 step: self.step,
                 examples_seen: self.step
@@ -442,23 +504,21 @@ where
             }
             values.insert(name.clone(), host_to_tensor::<B>(t, &device));
         }
-        let opt = load_f32_safetensors(&dir.join("optimizer.safetensors"))?;
-        let mut optimizer = AdamW::new(self.config.adamw);
-        for (name, &step) in &state.optimizer_steps {
-            let get = |what: &str| {
-                opt.get(&format!("{name}.{what}"))
-                    .ok_or_else(|| bad(format!("optimizer state `{name}.{what}` missing")))
-            };
-            let (m, v) = (get("exp_avg")?, get("exp_avg_sq")?);
-            optimizer.set_state(
-                name.clone(),
-                AdamWState {
-                    step,
-                    exp_avg: host_to_tensor(m, &device),
-                    exp_avg_sq: host_to_tensor(v, &device),
-                },
-            );
-        }
+        let opt = load_tensors(&dir.join("optimizer.safetensors"))?;
+        let numel: BTreeMap<String, usize> = current
+            .iter()
+            .map(|(k, p)| (k.clone(), p.shape.iter().product()))
+            .collect();
+        let mut optimizer =
+            TrainOptimizer::new(self.config.optimizer, self.config.adamw).map_err(|reason| {
+                TrainError::InvalidConfig {
+                    field: "optimizer",
+                    reason,
+                }
+            })?;
+        optimizer
+            .import(&opt, &state.optimizer_steps, &numel, &device)
+            .map_err(bad)?;
         let (model, _) = replace_trainable(self.model.clone(), values);
         self.model = model;
         self.optimizer = optimizer;
