@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use burn_ndarray::NdArray;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
     generate, load_adapter, load_pretrained, save_tensors_f32, ChatMessage, GenerationConfig,
-    Llama, LlamaInput, LlamaTokenizer, LoadOptions, Role, Sampling,
+    Llama, LlamaConfig, LlamaInput, LlamaTokenizer, LoadOptions, ModelPreset, RandomInit, Role,
+    Sampling,
 };
-
-type Backend = NdArray<f32>;
+use qlora_core::QuantConfig;
+use ro_examples::device::{DeviceChoice, OnBackend};
 
 /// Generate text with a LLaMA-2/3 checkpoint (config.json + safetensors).
 #[derive(Debug, Parser)]
@@ -24,8 +25,18 @@ type Backend = NdArray<f32>;
 struct Args {
     /// Model directory (config.json, model.safetensors or sharded index; bitsandbytes 4-bit
     /// checkpoints are read too).
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "random_init",
+        conflicts_with = "random_init"
+    )]
+    model: Option<PathBuf>,
+    /// Instead of --model: a randomly initialised model (seeded by --seed, std 0.02) with the
+    /// shapes of a public checkpoint (llama3-8b, llama2-13b, llama3.2-1b) or of a config.json
+    /// file, to measure speed and memory without downloading weights. Give the prompt with
+    /// --token-ids (or --prompt with --tokenizer).
+    #[arg(long, value_name = "PRESET|CONFIG.JSON")]
+    random_init: Option<String>,
     /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors) applied on top.
     #[arg(long)]
     adapter: Option<PathBuf>,
@@ -68,16 +79,19 @@ struct Args {
     /// Repetition penalty (1 = off), as transformers' `repetition_penalty`.
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
-    /// Quantize the projections to NF4 while loading.
+    /// Quantize the projections to NF4 (double quant, blocksize 64) while loading (also with
+    /// --random-init).
     #[arg(long)]
     load_in_4bit: bool,
     /// Write the prompt's prefill logits (F32 [1, L, vocab], key "logits") to this
     /// safetensors file.
     #[arg(long)]
     dump_logits: Option<PathBuf>,
-    /// Compute device: cpu (this build has no CUDA backend).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Compute device: cpu, cuda (GPU 0) or cuda:N. Default: cuda:0 in a build with
+    /// `--features cuda` when a GPU is visible, cpu otherwise. Without that feature `cuda`
+    /// is an error.
+    #[arg(long, value_name = "cpu|cuda[:N]")]
+    device: Option<DeviceChoice>,
 }
 
 fn main() {
@@ -89,9 +103,10 @@ fn main() {
 }
 
 fn load_tokenizer(args: &Args) -> Result<Option<LlamaTokenizer>> {
-    let path = match &args.tokenizer {
-        Some(p) => p.clone(),
-        None => args.model.join("tokenizer.json"),
+    let path = match (&args.tokenizer, &args.model) {
+        (Some(p), _) => p.clone(),
+        (None, Some(model)) => model.join("tokenizer.json"),
+        (None, None) => return Ok(None),
     };
     if path.exists() {
         Ok(Some(LlamaTokenizer::from_file(&path).with_context(
@@ -112,11 +127,12 @@ fn prompt_ids(args: &Args, tok: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
         return Ok(ids.clone());
     }
     let text = args.prompt.as_deref().unwrap_or_default();
-    let tok = tok.with_context(|| {
-        format!(
+    let tok = tok.with_context(|| match &args.model {
+        Some(model) => format!(
             "--prompt needs a tokenizer: pass --tokenizer FILE or put tokenizer.json in {}",
-            args.model.display()
-        )
+            model.display()
+        ),
+        None => "--prompt needs a tokenizer: pass --tokenizer FILE (or use --token-ids)".into(),
     })?;
     let ids = if args.chat {
         tok.apply_chat_template(&[ChatMessage::new(Role::User, text)], true)?
@@ -129,13 +145,13 @@ fn prompt_ids(args: &Args, tok: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-fn apply_adapter(model: Llama<Backend>, adapter: &Path) -> Result<Llama<Backend>> {
+fn apply_adapter<B: Backend>(model: Llama<B>, adapter: &Path) -> Result<Llama<B>> {
     load_adapter(model, adapter).with_context(|| format!("--adapter {}", adapter.display()))
 }
 
-fn dump_logits(model: &Llama<Backend>, ids: &[u32], path: &Path) -> Result<()> {
+fn dump_logits<B: Backend>(model: &Llama<B>, ids: &[u32], path: &Path) -> Result<()> {
     let device = model.device();
-    let input = Tensor::<Backend, 2, Int>::from_data(
+    let input = Tensor::<B, 2, Int>::from_data(
         TensorData::new(ids.iter().map(|&t| t as i64).collect(), [1, ids.len()]),
         &device,
     );
@@ -151,13 +167,77 @@ fn dump_logits(model: &Llama<Backend>, ids: &[u32], path: &Path) -> Result<()> {
 }
 
 fn run(args: Args) -> Result<()> {
-    if args.device != "cpu" {
+    let device = args.device.unwrap_or_else(DeviceChoice::auto);
+    log::info!("device: {device}");
+    device.run(Generate(args))
+}
+
+/// The `--random-init` value: a preset name or a config.json path.
+fn random_config(spec: &str) -> Result<LlamaConfig> {
+    if let Ok(preset) = spec.parse::<ModelPreset>() {
+        return Ok(LlamaConfig::preset(preset)?);
+    }
+    let path = Path::new(spec);
+    if !path.exists() {
         bail!(
-            "--device {}: this build only has the cpu backend",
-            args.device
+            "--random-init {spec}: neither a preset ({}) nor an existing config.json",
+            ModelPreset::NAMES.join(", ")
         );
     }
-    let device = Default::default();
+    LlamaConfig::from_file(path).with_context(|| format!("--random-init {spec}"))
+}
+
+/// Loads (or randomly builds) the model and generates, on the backend `--device` picked.
+struct Generate(Args);
+
+impl OnBackend for Generate {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        generate_on::<B>(self.0, &device)
+    }
+}
+
+fn load_model<B: Backend>(args: &Args, device: &B::Device) -> Result<Llama<B>> {
+    let t0 = Instant::now();
+    let (model, what) = match (&args.model, &args.random_init) {
+        (_, Some(spec)) => {
+            let config = random_config(spec)?;
+            let init = RandomInit {
+                seed: args.seed,
+                ..RandomInit::default()
+            };
+            let model = if args.load_in_4bit {
+                Llama::<B>::random_quantized(&config, &init, QuantConfig::default(), device)
+            } else {
+                Llama::<B>::random(&config, &init, device)
+            };
+            (
+                model.with_context(|| format!("--random-init {spec}"))?,
+                format!("random model ({spec})"),
+            )
+        }
+        (Some(dir), None) => {
+            let options = LoadOptions {
+                load_in_4bit: args.load_in_4bit,
+            };
+            (
+                load_pretrained::<B>(dir, &options, device)
+                    .with_context(|| format!("loading model {}", dir.display()))?,
+                dir.display().to_string(),
+            )
+        }
+        (None, None) => bail!("pass --model DIR or --random-init PRESET"),
+    };
+    let model = match &args.adapter {
+        Some(adapter) => apply_adapter(model, adapter)?,
+        None => model,
+    };
+    log::info!("loaded {what} in {:.2?}", t0.elapsed());
+    Ok(model)
+}
+
+fn generate_on<B: Backend>(args: Args, device: &B::Device) -> Result<()> {
     let sampling = match args.temperature {
         Some(temperature) if !args.greedy => Sampling::Sample {
             temperature,
@@ -169,20 +249,7 @@ fn run(args: Args) -> Result<()> {
     let tok = load_tokenizer(&args)?;
     let ids = prompt_ids(&args, tok.as_ref())?;
 
-    let t0 = Instant::now();
-    let options = LoadOptions {
-        load_in_4bit: args.load_in_4bit,
-    };
-    let mut model = load_pretrained::<Backend>(&args.model, &options, &device)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
-    if let Some(adapter) = &args.adapter {
-        model = apply_adapter(model, adapter)?;
-    }
-    log::info!("loaded {} in {:.2?}", args.model.display(), t0.elapsed());
-
-    if let Some(path) = &args.dump_logits {
-        dump_logits(&model, &ids, path)?;
-    }
+    let model = load_model::<B>(&args, device)?;
 
     let mut stop_ids = model.config().eos_token_ids.clone();
     if let Some(t) = &tok {
@@ -212,6 +279,11 @@ fn run(args: Args) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+    // Written only once generation succeeded: a run that fails (bad sampling flags, token
+    // ids outside the vocabulary) leaves an existing file untouched.
+    if let Some(path) = &args.dump_logits {
+        dump_logits(&model, &ids, path)?;
+    }
     let new = out.into_iter().next().unwrap_or_default();
     let end = Instant::now();
     if let Some(first) = first_token_at {
