@@ -448,8 +448,20 @@ impl HfLlamaConfig {
 
 impl LlamaConfig {
     /// Reads `config.json` and resolves it.
+    ///
+    /// A rejected field gives [`LlamaError::ConfigFile`], which names the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        HfLlamaConfig::from_file(path)?.resolve()
+        let path = path.as_ref();
+        HfLlamaConfig::from_file(path)?
+            .resolve()
+            .map_err(|e| match e {
+                LlamaError::Config { field, reason } => LlamaError::ConfigFile {
+                    path: path.to_path_buf(),
+                    field,
+                    reason,
+                },
+                other => other,
+            })
     }
 
     /// A tiny configuration for tests and the demo: hidden 64, 2 layers, 4 heads (2 KV heads),

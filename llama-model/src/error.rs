@@ -35,6 +35,16 @@ pub enum LlamaError {
         /// Why the value is rejected.
         reason: String,
     },
+    /// A field of the named `config.json` has a value this crate does not accept.
+    #[error("{path}: config field `{field}`: {reason}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// The field name as written in `config.json`.
+        field: String,
+        /// Why the value is rejected.
+        reason: String,
+    },
     /// A safetensors file is malformed.
     #[error("{path}: invalid safetensors file: {reason}")]
     Safetensors {

@@ -376,7 +376,15 @@ fn run(args: &Args) -> Result<()> {
         double_quant: !args.no_double_quant,
     };
     match (&args.model, &args.input) {
-        (Some(dir), None) => run_model(args, dir, config),
+        (Some(dir), None) => {
+            // A failed run leaves no half-written checkpoint directory behind.
+            let created = !args.output.exists();
+            let result = run_model(args, dir, config);
+            if result.is_err() && created && args.output.is_dir() {
+                let _ = std::fs::remove_dir_all(&args.output);
+            }
+            result
+        }
         (None, Some(input)) => run_file(args, input, config),
         _ => bail!("give either --input FILE or --model DIR"),
     }
