@@ -1,0 +1,901 @@
+//! Bad input across the example programs: every case must exit non-zero (exit code 1, not a
+//! panic's 101 or a signal; 2 for clap's usage errors), print exactly one error line
+//! (`<program>: ...`, or clap's `error: ...`) naming the file and the field, flag or tensor at
+//! fault, print no panic or backtrace text, leave no partial output
+//! (no temporary files either) and leave an existing output file untouched.
+//!
+//! `evaluate` is the exception its contract makes: a bad *line* becomes an `{"error"}` line
+//! naming the line and field and the run goes on; whole-file problems fail as above.
+//!
+//! Inputs are small: the committed tiny checkpoints under `tools/fixtures/` and files made
+//! here, so the whole suite runs in seconds.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use safetensors::SafeTensors;
+use serde_json::{json, Value};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures")
+}
+
+/// Runs a program with a backtrace requested, so that a panic could not hide.
+fn run<S: AsRef<OsStr>>(exe: &str, args: &[S]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("start the program")
+}
+
+/// The failure contract: exit code 1, one `<name>: error:` line holding every `needles`
+/// string, no panic or backtrace text.
+fn assert_clean_failure(name: &str, out: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{name}: expected exit code 1 (or clap's 2), got {:?}; stderr:\n{err}",
+        out.status
+    );
+    for bad in [
+        "panicked",
+        "stack backtrace",
+        "RUST_BACKTRACE",
+        "thread 'main'",
+    ] {
+        assert!(!err.contains(bad), "{name}: `{bad}` in stderr:\n{err}");
+    }
+    // clap's own usage errors: exit code 2, `error: invalid value .. for '--flag'`.
+    let prefix = if out.status.code() == Some(2) {
+        "error:".to_string()
+    } else {
+        format!("{name}:")
+    };
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{name}: want one error line; stderr:\n{err}"
+    );
+    for n in needles {
+        assert!(
+            lines[0].contains(n),
+            "{name}: `{n}` not named in: {}",
+            lines[0]
+        );
+    }
+    assert!(out.stdout.is_empty(), "{name}: printed a result on failure");
+    lines[0].to_string()
+}
+
+/// A safetensors file from a header object and a data buffer (no checks: may lie).
+fn raw_safetensors(header: &Value, data: &[u8]) -> Vec<u8> {
+    let h = serde_json::to_vec(header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(data);
+    out
+}
+
+/// `src` rewritten by `edit`, which gets every tensor as (dtype, shape, bytes) by name.
+fn rewrite_safetensors(
+    src: &Path,
+    edit: impl FnOnce(&mut BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>),
+) -> Vec<u8> {
+    let bytes = std::fs::read(src).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: BTreeMap<_, _> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(k, (d, s, b))| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// A directory with an existing output file `out.safetensors` holding known bytes.
+struct OutDir {
+    dir: tempfile::TempDir,
+}
+
+impl OutDir {
+    const KEEP: &'static [u8] = b"an existing output that a failed run must not touch";
+
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out.safetensors"), Self::KEEP).unwrap();
+        OutDir { dir }
+    }
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out.safetensors")
+    }
+    fn fresh(&self) -> PathBuf {
+        self.dir.path().join("fresh.safetensors")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// Only the files the test put there, unchanged: nothing partial, no temp files.
+    fn assert_untouched(&self, inputs: &[&str]) {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+        want.push("out.safetensors".into());
+        want.sort();
+        assert_eq!(names, want, "files left in the output directory");
+        assert_eq!(std::fs::read(self.out()).unwrap(), Self::KEEP);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// quantize
+// ---------------------------------------------------------------------------------------
+
+fn quantize<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_quantize"), args)
+}
+
+fn dense_file() -> PathBuf {
+    fixtures().join("bnb/hf_tiny_dense/model.safetensors")
+}
+
+fn nf4_file() -> PathBuf {
+    fixtures().join("bnb/hf_tiny_dq/model.safetensors")
+}
+
+/// Runs `quantize --input IN --output out.safetensors` (plus `extra`) on `input` bytes and
+/// checks the failure contract, to the existing output and to a fresh output path.
+fn quantize_fails(input: &[u8], extra: &[&str], needles: &[&str]) -> String {
+    let d = OutDir::new();
+    let inp = d.path("in.safetensors");
+    std::fs::write(&inp, input).unwrap();
+    let mut msg = String::new();
+    for out in [d.out(), d.fresh()] {
+        let mut args = vec![
+            "--input".to_string(),
+            inp.display().to_string(),
+            "--output".to_string(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = quantize(&args);
+        msg = assert_clean_failure("quantize", &o, needles);
+        d.assert_untouched(&["in.safetensors"]);
+    }
+    msg
+}
+
+#[test]
+fn quantize_truncated_safetensors() {
+    let bytes = std::fs::read(dense_file()).unwrap();
+    for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+        quantize_fails(&bytes[..cut], &[], &["in.safetensors"]);
+    }
+}
+
+#[test]
+fn quantize_corrupt_header() {
+    let mut bytes = std::fs::read(dense_file()).unwrap();
+    bytes[9] = b'#'; // inside the JSON header
+    quantize_fails(&bytes, &[], &["in.safetensors", "JSON"]);
+    // A header length far beyond the file.
+    let mut bytes = std::fs::read(dense_file()).unwrap();
+    bytes[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    quantize_fails(&bytes, &[], &["in.safetensors"]);
+    // Not UTF-8.
+    let mut bytes = std::fs::read(dense_file()).unwrap();
+    bytes[10] = 0xff;
+    quantize_fails(&bytes, &[], &["in.safetensors"]);
+}
+
+#[test]
+fn quantize_header_that_lies_about_offsets() {
+    let data = vec![0u8; 64];
+    // Offsets past the end of the data.
+    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 640]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
+    // Shape and offsets disagree (16 floats declared, 8 stored).
+    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 32]},
+                   "b": {"dtype": "F32", "shape": [8], "data_offsets": [32, 64]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
+    // Overlapping tensors.
+    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]},
+                   "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
+    // A shape whose element count overflows.
+    let h = json!({"w": {"dtype": "F32", "shape": [u64::MAX, 4], "data_offsets": [0, 64]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
+}
+
+#[test]
+fn quantize_wrong_dtype_and_shape() {
+    let data: Vec<u8> = (0..64).collect();
+    let h = json!({"ids": {"dtype": "I64", "shape": [2, 4], "data_offsets": [0, 64]}});
+    quantize_fails(
+        &raw_safetensors(&h, &data),
+        &["--tensors", "ids"],
+        &["in.safetensors", "ids", "I64"],
+    );
+    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}});
+    quantize_fails(
+        &raw_safetensors(&h, &data),
+        &["--tensors", "nope"],
+        &["in.safetensors", "nope"],
+    );
+    // Blocksize outside 32..=4096.
+    quantize_fails(
+        &raw_safetensors(&h, &data),
+        &["--blocksize", "48"],
+        &["blocksize"],
+    );
+}
+
+#[test]
+fn quantize_nan_and_inf_weights_are_quantized_or_refused_cleanly() {
+    // bitsandbytes quantizes whatever it gets; a non-finite absmax makes a block useless,
+    // so the contract here is only: no panic, and if it fails it fails cleanly.
+    let vals = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0]
+        .repeat(16)
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect::<Vec<u8>>();
+    let h = json!({"w": {"dtype": "F32", "shape": [8, 8], "data_offsets": [0, 256]}});
+    let d = OutDir::new();
+    let inp = d.path("in.safetensors");
+    std::fs::write(&inp, raw_safetensors(&h, &vals)).unwrap();
+    let o = quantize(&[
+        OsStr::new("--input"),
+        inp.as_os_str(),
+        OsStr::new("--output"),
+        d.fresh().as_os_str(),
+    ]);
+    if o.status.success() {
+        let bytes = std::fs::read(d.fresh()).unwrap();
+        assert!(SafeTensors::deserialize(&bytes).is_ok());
+    } else {
+        assert_clean_failure("quantize", &o, &["w"]);
+        d.assert_untouched(&["in.safetensors"]);
+    }
+}
+
+#[test]
+fn dequantize_4bit_checkpoint_with_missing_or_bad_parts() {
+    let w = "model.layers.0.mlp.down_proj.weight";
+    for (what, needle) in [
+        (".absmax", format!("{w}.absmax")),
+        (".nested_absmax", format!("{w}.nested_absmax")),
+        ("", w.to_string()),
+    ] {
+        let bytes = rewrite_safetensors(&nf4_file(), |t| {
+            t.remove(&format!("{w}{what}")).unwrap();
+        });
+        quantize_fails(&bytes, &["--dequantize"], &["in.safetensors", &needle]);
+    }
+    // absmax of the wrong length (one block missing).
+    let bytes = rewrite_safetensors(&nf4_file(), |t| {
+        let a = t.get_mut(&format!("{w}.absmax")).unwrap();
+        a.2.pop();
+        a.1 = vec![a.2.len()];
+    });
+    quantize_fails(&bytes, &["--dequantize"], &["in.safetensors", w]);
+    // absmax of the wrong dtype.
+    let bytes = rewrite_safetensors(&nf4_file(), |t| {
+        let a = t.get_mut(&format!("{w}.nested_absmax")).unwrap();
+        a.0 = safetensors::Dtype::I32;
+    });
+    quantize_fails(
+        &bytes,
+        &["--dequantize"],
+        &["in.safetensors", "nested_absmax", "I32"],
+    );
+    // Quant-state JSON: unknown quant_type, bad blocksize, not JSON, shape that does not fit.
+    let key = format!("{w}.quant_state.bitsandbytes__nf4");
+    for (edit, needle) in [
+        (("\"nf4\"", "\"fp8\""), "quant_type"),
+        (("\"blocksize\": 64", "\"blocksize\": 63"), "blocksize"),
+        (("{", "["), "JSON"),
+        (("\"shape\": [", "\"shape\": [3, "), w),
+    ] {
+        let bytes = rewrite_safetensors(&nf4_file(), |t| {
+            let q = t.get_mut(&key).unwrap();
+            let s = String::from_utf8(q.2.clone()).unwrap();
+            assert!(s.contains(edit.0), "{s}");
+            q.2 = s.replacen(edit.0, edit.1, 1).into_bytes();
+            q.1 = vec![q.2.len()];
+        });
+        quantize_fails(&bytes, &["--dequantize"], &["in.safetensors", needle]);
+    }
+    // Invalid UTF-8 in the quant-state JSON.
+    let bytes = rewrite_safetensors(&nf4_file(), |t| {
+        t.get_mut(&key).unwrap().2[3] = 0xff;
+    });
+    quantize_fails(&bytes, &["--dequantize"], &["in.safetensors", &key]);
+}
+
+/// An output whose parent is a regular file: no directory can be created there, even by
+/// root (for whom a read-only directory is no obstacle).
+#[test]
+fn quantize_unwritable_output() {
+    let d = OutDir::new();
+    let bad = d.out().join("x.safetensors");
+    let o = quantize(&[
+        OsStr::new("--input"),
+        dense_file().as_os_str(),
+        OsStr::new("--output"),
+        bad.as_os_str(),
+    ]);
+    assert_clean_failure("quantize", &o, &["out.safetensors"]);
+    d.assert_untouched(&[]);
+
+    // Model mode: the output directory cannot be created.
+    let o = quantize(&[
+        OsStr::new("--model"),
+        fixtures().join("bnb/hf_tiny_dense").as_os_str(),
+        OsStr::new("--output"),
+        d.out().join("model").as_os_str(),
+    ]);
+    assert_clean_failure("quantize", &o, &["out.safetensors"]);
+    d.assert_untouched(&[]);
+}
+
+/// A write error half-way (file size limit, as a full disk would give): nothing partial is
+/// left behind and the existing output is untouched.
+#[test]
+fn quantize_write_error() {
+    let d = OutDir::new();
+    for out in [d.out(), d.fresh()] {
+        // `ulimit -f 8`: files may not grow beyond 4 KiB; the output is ~100 KiB. SIGXFSZ is
+        // ignored so that the write fails with EFBIG instead of killing the process.
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_quantize"))
+            .arg("--input")
+            .arg(dense_file())
+            .arg("--output")
+            .arg(&out)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let name = out.file_name().unwrap().to_string_lossy().to_string();
+        assert_clean_failure("quantize", &o, &[&name]);
+        d.assert_untouched(&[]);
+    }
+}
+
+/// A change made to a copy of a model or adapter directory.
+type Edit = Box<dyn Fn(&Path)>;
+
+fn model_dir_copy(src: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, d.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    d
+}
+
+#[test]
+fn quantize_model_mode_bad_inputs_leave_no_output_dir() {
+    let cases: Vec<(Edit, &[&str])> = vec![
+        (
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("config.json"), "{\"hidden_size\": ").unwrap()
+            }),
+            &["config.json"],
+        ),
+        (
+            Box::new(|m: &Path| std::fs::write(m.join("config.json"), b"\xff\xfe").unwrap()),
+            &["config.json"],
+        ),
+        (
+            Box::new(|m: &Path| {
+                let b = std::fs::read(m.join("model.safetensors")).unwrap();
+                std::fs::write(m.join("model.safetensors"), &b[..b.len() / 3]).unwrap()
+            }),
+            &["model.safetensors"],
+        ),
+        (
+            Box::new(|m: &Path| std::fs::remove_file(m.join("model.safetensors")).unwrap()),
+            &["model.safetensors"],
+        ),
+        (
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("model.safetensors.index.json"), "{\"metadata\": {}}")
+                    .unwrap()
+            }),
+            &["model.safetensors.index.json", "weight_map"],
+        ),
+    ];
+    for (edit, needles) in cases {
+        let m = model_dir_copy(&fixtures().join("bnb/hf_tiny_dense"));
+        edit(m.path());
+        let d = OutDir::new();
+        let o = quantize(&[
+            OsStr::new("--model"),
+            m.path().as_os_str(),
+            OsStr::new("--output"),
+            d.path("q").as_os_str(),
+        ]);
+        assert_clean_failure("quantize", &o, needles);
+        d.assert_untouched(&[]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// generate
+// ---------------------------------------------------------------------------------------
+
+fn generate<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_generate"), args)
+}
+
+/// `generate --model M --token-ids 1,2,3 --max-new-tokens 2 --dump-logits out.safetensors`
+/// on a copy of `fixture` changed by `edit`: must fail cleanly and leave the dump untouched.
+fn generate_fails(fixture: &str, edit: impl FnOnce(&Path), extra: &[&str], needles: &[&str]) {
+    let m = model_dir_copy(&fixtures().join(fixture));
+    edit(m.path());
+    let d = OutDir::new();
+    let mut args = vec![
+        "--model".to_string(),
+        m.path().display().to_string(),
+        "--max-new-tokens".to_string(),
+        "2".to_string(),
+        "--dump-logits".to_string(),
+        d.out().display().to_string(),
+    ];
+    if !extra.contains(&"--token-ids") && !extra.contains(&"--prompt") {
+        args.extend(["--token-ids".to_string(), "1,2,3".to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = generate(&args);
+    assert_clean_failure("generate", &o, needles);
+    d.assert_untouched(&[]);
+}
+
+fn edit_config(m: &Path, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let p = m.join("config.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(v.as_object_mut().unwrap());
+    std::fs::write(p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn generate_config_errors_name_the_field() {
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            edit_config(m, |c| {
+                c.insert(
+                    "rope_parameters".into(),
+                    json!({"rope_type": "yarn", "factor": 2.0}),
+                );
+            })
+        },
+        &[],
+        &["config.json", "rope_type", "yarn"],
+    );
+    for field in ["hidden_size", "vocab_size", "num_attention_heads"] {
+        generate_fails(
+            "llama/llama2",
+            |m| {
+                edit_config(m, |c| {
+                    c.remove(field);
+                })
+            },
+            &[],
+            &["config.json", field],
+        );
+    }
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            edit_config(m, |c| {
+                c.insert("num_key_value_heads".into(), json!(3));
+            })
+        },
+        &[],
+        &["config.json", "num_key_value_heads"],
+    );
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            edit_config(m, |c| {
+                c.insert("hidden_size".into(), json!("sixty-four"));
+            })
+        },
+        &[],
+        // serde_json names the line and column, and the bad value.
+        &["config.json", "sixty-four", "line "],
+    );
+    generate_fails(
+        "llama/llama2",
+        |m| std::fs::write(m.join("config.json"), b"{\"vocab_size\": 3\xff}").unwrap(),
+        &[],
+        &["config.json"],
+    );
+}
+
+#[test]
+fn generate_checkpoint_errors_name_the_tensor() {
+    let st = |m: &Path| m.join("model.safetensors");
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            let b = std::fs::read(st(m)).unwrap();
+            std::fs::write(st(m), &b[..b.len() - 7]).unwrap();
+        },
+        &[],
+        &["model.safetensors"],
+    );
+    let q = "model.layers.1.self_attn.q_proj.weight";
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            let b = rewrite_safetensors(&st(m), |t| {
+                t.remove(q).unwrap();
+            });
+            std::fs::write(st(m), b).unwrap();
+        },
+        &[],
+        &[q],
+    );
+    // Wrong shape (transposed) and wrong dtype.
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            let b = rewrite_safetensors(&st(m), |t| {
+                let e = t.get_mut("model.layers.0.mlp.up_proj.weight").unwrap();
+                e.1.reverse();
+            });
+            std::fs::write(st(m), b).unwrap();
+        },
+        &[],
+        &["model.layers.0.mlp.up_proj.weight"],
+    );
+    generate_fails(
+        "llama/llama2",
+        |m| {
+            let b = rewrite_safetensors(&st(m), |t| {
+                let e = t.get_mut("model.norm.weight").unwrap();
+                e.0 = safetensors::Dtype::I16;
+            });
+            std::fs::write(st(m), b).unwrap();
+        },
+        &[],
+        &["model.norm.weight"],
+    );
+    // A 4-bit checkpoint without one absmax.
+    let w = "model.layers.0.mlp.down_proj.weight";
+    generate_fails(
+        "llama/llama2_bnb4",
+        |m| {
+            let b = rewrite_safetensors(&st(m), |t| {
+                t.remove(&format!("{w}.absmax")).unwrap();
+            });
+            std::fs::write(st(m), b).unwrap();
+        },
+        &[],
+        &[&format!("{w}.absmax")],
+    );
+}
+
+#[test]
+fn generate_bad_arguments() {
+    // Token ids outside the vocabulary (320), including u32::MAX.
+    for ids in ["5,320", "4294967295", "1,2,99999"] {
+        generate_fails(
+            "llama/llama2",
+            |_| {},
+            &["--token-ids", ids],
+            &["vocabulary"],
+        );
+    }
+    // Token ids that do not parse.
+    generate_fails(
+        "llama/llama2",
+        |_| {},
+        &["--token-ids", "1,-2"],
+        &["--token-ids"],
+    );
+    // Non-finite or out-of-range sampling parameters.
+    for t in ["--temperature=NaN", "--temperature=-1", "--temperature=inf"] {
+        generate_fails("llama/llama2", |_| {}, &[t], &["temperature"]);
+    }
+    generate_fails(
+        "llama/llama2",
+        |_| {},
+        &["--temperature", "1", "--top-p", "1.5"],
+        &["top"],
+    );
+    generate_fails(
+        "llama/llama2",
+        |_| {},
+        &["--repetition-penalty", "NaN"],
+        &["repetition"],
+    );
+    // Malformed tokenizer.json (invalid UTF-8 / not JSON).
+    generate_fails(
+        "llama/llama2",
+        |m| std::fs::write(m.join("tokenizer.json"), b"\xff{").unwrap(),
+        &["--prompt", "hi"],
+        &["tokenizer.json"],
+    );
+}
+
+#[test]
+fn generate_with_non_finite_weights_does_not_panic() {
+    // NaN weights: either a clean error or a result, never a panic (sorting NaN logits).
+    let m = model_dir_copy(&fixtures().join("llama/llama2"));
+    let st = m.path().join("model.safetensors");
+    let b = rewrite_safetensors(&st, |t| {
+        let e = t.get_mut("lm_head.weight").unwrap();
+        assert_eq!(e.0, safetensors::Dtype::BF16);
+        for c in e.2.chunks_exact_mut(2) {
+            c.copy_from_slice(&[0xc0, 0x7f]); // bf16 NaN
+        }
+    });
+    std::fs::write(&st, b).unwrap();
+    for extra in [
+        vec!["--greedy"],
+        vec!["--temperature", "0.7", "--top-p", "0.9", "--top-k", "5"],
+    ] {
+        let mut args = vec![
+            "--model",
+            m.path().to_str().unwrap(),
+            "--token-ids",
+            "1,2,3",
+            "--max-new-tokens",
+            "3",
+        ];
+        args.extend(extra);
+        let o = generate(&args);
+        if !o.status.success() {
+            assert_clean_failure("generate", &o, &["lm_head"]);
+        } else {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn generate_unwritable_and_failing_dump() {
+    let d = OutDir::new();
+    let model = fixtures().join("llama/llama2");
+    let o = generate(&[
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--token-ids"),
+        OsStr::new("1,2"),
+        OsStr::new("--dump-logits"),
+        d.out().join("logits.safetensors").as_os_str(),
+    ]);
+    assert_clean_failure("generate", &o, &["out.safetensors"]);
+    d.assert_untouched(&[]);
+    // Write error (file size limit) while dumping ~ 2 * 320 * 4 bytes over 512.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_generate"))
+        .args(["--model", model.to_str().unwrap(), "--token-ids", "1,2,3,4"])
+        .arg("--dump-logits")
+        .arg(d.out())
+        .output()
+        .unwrap();
+    assert_clean_failure("generate", &o, &["out.safetensors"]);
+    d.assert_untouched(&[]);
+}
+
+#[test]
+fn generate_bad_adapter() {
+    let adapter_src = fixtures().join("peft/llama2_r8");
+    let cases: Vec<(Edit, Vec<&str>)> = vec![
+        (
+            Box::new(|a: &Path| std::fs::write(a.join("adapter_config.json"), "{\"r\": ").unwrap()),
+            vec!["adapter_config.json"],
+        ),
+        (
+            Box::new(|a: &Path| {
+                let p = a.join("adapter_config.json");
+                let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                v["target_modules"] = json!(["q_proj", "wq"]);
+                std::fs::write(p, v.to_string()).unwrap();
+            }),
+            vec!["target_modules", "wq"],
+        ),
+        (
+            Box::new(|a: &Path| {
+                let p = a.join("adapter_config.json");
+                let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                v["r"] = json!(0);
+                std::fs::write(p, v.to_string()).unwrap();
+            }),
+            vec!["r"],
+        ),
+        (
+            Box::new(|a: &Path| {
+                let p = a.join("adapter_model.safetensors");
+                let k = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight";
+                let b = rewrite_safetensors(&p, |t| {
+                    t.remove(k).unwrap();
+                });
+                std::fs::write(p, b).unwrap();
+            }),
+            vec!["layers.1.self_attn.v_proj.lora_B.weight"],
+        ),
+        (
+            Box::new(|a: &Path| {
+                let p = a.join("adapter_model.safetensors");
+                let b = std::fs::read(&p).unwrap();
+                std::fs::write(p, &b[..b.len() / 2]).unwrap();
+            }),
+            vec!["adapter_model.safetensors"],
+        ),
+    ];
+    for (edit, needles) in cases {
+        let a = model_dir_copy(&adapter_src);
+        edit(a.path());
+        let d = OutDir::new();
+        let o = generate(&[
+            OsStr::new("--model"),
+            fixtures().join("llama/llama2").as_os_str(),
+            OsStr::new("--adapter"),
+            a.path().as_os_str(),
+            OsStr::new("--token-ids"),
+            OsStr::new("1,2"),
+            OsStr::new("--dump-logits"),
+            d.out().as_os_str(),
+        ]);
+        assert_clean_failure("generate", &o, &needles);
+        d.assert_untouched(&[]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// evaluate
+// ---------------------------------------------------------------------------------------
+
+fn evaluate<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_evaluate"), args)
+}
+
+/// Bad lines (empty, malformed, not an object, invalid UTF-8, NaN where a number is
+/// needed, missing fields) become `{"error": "line N: ..."}` lines naming the field, in
+/// order, and the good lines are still scored.
+#[test]
+fn evaluate_bad_lines_become_error_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.jsonl");
+    let mut text: Vec<u8> = Vec::new();
+    text.extend(b"{\"id\":1,\"reference\":\"the cat\",\"candidate\":\"the cat\"}\n");
+    text.extend(b"\n");
+    text.extend(b"{\"id\":3,\"reference\":\"the cat\"\n");
+    text.extend(b"[1,2]\n");
+    text.extend(b"{\"id\":5,\"reference\":\"a \xff b\",\"candidate\":\"a\"}\n");
+    text.extend(b"{\"id\":6,\"reference\":\"x\"}\n");
+    text.extend(b"{\"id\":7,\"reference\":7,\"candidate\":\"x\"}\n");
+    text.extend(b"{\"id\":8,\"reference\":\"dog\",\"candidate\":\"dog\"}\r\n");
+    std::fs::write(&input, &text).unwrap();
+    let output = d.file("out.jsonl");
+    let o = evaluate(&[
+        OsStr::new("rouge"),
+        OsStr::new("--input"),
+        input.as_os_str(),
+        OsStr::new("--output"),
+        output.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    assert_eq!(lines[0]["rouge1"]["fmeasure"], json!(1.0));
+    assert_eq!(lines[7]["rouge1"]["fmeasure"], json!(1.0));
+    let e = |i: usize| lines[i]["error"].as_str().unwrap_or_default().to_string();
+    assert!(e(1).starts_with("line 2: empty line"), "{}", e(1));
+    assert!(e(2).starts_with("line 3: invalid JSON"), "{}", e(2));
+    assert!(e(3).contains("expected a JSON object"), "{}", e(3));
+    assert!(e(4).starts_with("line 5: invalid UTF-8"), "{}", e(4));
+    assert!(e(5).contains("candidate"), "{}", e(5));
+    assert!(e(6).contains("reference"), "{}", e(6));
+    assert_eq!(lines[5]["id"], json!(6));
+
+    // NaN / infinity where a statistic needs finite numbers.
+    let input = d.path().join("w.jsonl");
+    std::fs::write(
+        &input,
+        "{\"x\":[1,\"NaN\",3]}\n{\"x\":[1,\"Infinity\",-2,4]}\n{\"x\":\"oops\"}\n",
+    )
+    .unwrap();
+    let o = evaluate(&[
+        OsStr::new("wilcoxon"),
+        OsStr::new("--input"),
+        input.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(out.len(), 3);
+    assert!(
+        out[2]["error"].as_str().unwrap().contains("`x`"),
+        "{:?}",
+        out[2]
+    );
+}
+
+trait PathExt {
+    fn file(&self, name: &str) -> PathBuf;
+}
+
+impl PathExt for tempfile::TempDir {
+    fn file(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+}
+
+#[test]
+fn evaluate_whole_file_failures() {
+    let d = OutDir::new();
+    let good = d.path("in.jsonl");
+    std::fs::write(&good, "{\"input\":\"C61\"}\n").unwrap();
+    let empty = d.path("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let missing = d.path("missing.jsonl");
+    for (input, output, needles) in [
+        (&missing, d.out(), vec!["missing.jsonl"]),
+        (&empty, d.out(), vec!["empty.jsonl"]),
+        (&good, d.out().join("x.jsonl"), vec!["out.safetensors"]),
+    ] {
+        let o = evaluate(&[
+            OsStr::new("icd10"),
+            OsStr::new("--input"),
+            input.as_os_str(),
+            OsStr::new("--output"),
+            output.as_os_str(),
+        ]);
+        assert_clean_failure("evaluate", &o, &needles);
+        d.assert_untouched(&["in.jsonl", "empty.jsonl"]);
+    }
+    // Write error: the output grows past the file size limit.
+    let big = d.path("big.jsonl");
+    std::fs::write(&big, "{\"input\":\"C61\"}\n".repeat(200)).unwrap();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_evaluate"))
+        .args(["icd10", "--input"])
+        .arg(&big)
+        .arg("--output")
+        .arg(d.out())
+        .output()
+        .unwrap();
+    assert_clean_failure("evaluate", &o, &["out.safetensors"]);
+    d.assert_untouched(&["in.jsonl", "empty.jsonl", "big.jsonl"]);
+}
