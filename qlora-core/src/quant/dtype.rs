@@ -89,8 +89,10 @@ impl FloatDtype {
 /// An element type NF4 quantization reads and dequantization writes: `f32`, [`f16`], [`bf16`].
 ///
 /// Conversions are exact widening to `f32` and round-to-nearest-even narrowing, as torch's
-/// `.float()` and `.to(dtype)` do.
-pub trait QuantFloat: Copy + Send + Sync + 'static {
+/// `.float()` and `.to(dtype)` do. The fast kernels read and write elements as the raw bytes
+/// of [`QuantFloat::DTYPE`] (hence [`bytemuck::Pod`]), so an implementation must be that
+/// dtype's IEEE bit layout.
+pub trait QuantFloat: bytemuck::Pod + Send + Sync + 'static {
     /// The dtype tag of this type.
     const DTYPE: FloatDtype;
     /// Exact widening to `f32`.

@@ -1,12 +1,16 @@
-//! Fast CPU NF4 kernels: rayon over groups of whole blocks, branch-free inner loops that the
-//! compiler vectorizes. They produce exactly the bytes and values of the reference
-//! implementation in [`crate::nf4`], which the tests check on random shapes.
+//! Fast CPU NF4 kernels: rayon over groups of whole blocks; per group, the explicit SIMD
+//! kernels of `quant::simd` (x86-64 with AVX2 + F16C, detected at run time) for the full
+//! blocks, and portable branch-free loops (which the compiler vectorizes) for the partial last
+//! block and on other CPUs. They produce exactly the bytes and values of the reference
+//! implementation in [`crate::nf4`], which the tests check on random shapes and special
+//! values.
 
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::nf4::{check_nf4_lengths, nf4_code, Blocksize, Nf4Blocks, ABSMAX_FLOOR, NF4_CODE};
 use crate::quant::dtype::QuantFloat;
+use crate::quant::simd;
 
 /// Elements per rayon task (rounded to whole blocks).
 const TASK_ELEMS: usize = 1 << 16;
@@ -85,6 +89,23 @@ fn quantize_block<T: QuantFloat>(
     }
 }
 
+/// The portable kernel for consecutive blocks (only the last may be partial).
+fn quantize_blocks_portable<T: QuantFloat>(
+    xs: &[T],
+    bs: usize,
+    out: &mut [u8],
+    absmax: &mut [f32],
+) {
+    if xs.is_empty() {
+        return;
+    }
+    let mut buf = vec![0.0f32; bs];
+    let mut codes = vec![0u8; bs];
+    for ((block, o), a) in xs.chunks(bs).zip(out.chunks_mut(bs / 2)).zip(absmax) {
+        *a = quantize_block(block, block.len() == bs, &mut buf, &mut codes, o);
+    }
+}
+
 /// Multi-threaded blockwise NF4 quantization; same result as
 /// [`crate::nf4::quantize_nf4_reference`].
 ///
@@ -106,11 +127,13 @@ pub fn quantize_nf4<T: QuantFloat>(values: &[T], blocksize: Blocksize) -> Nf4Blo
         .zip(absmax.par_chunks_mut(task_blocks))
         .zip(values.par_chunks(task_elems))
         .for_each(|((out, am), xs)| {
-            let mut buf = vec![0.0f32; bs];
-            let mut codes = vec![0u8; bs];
-            for ((block, o), a) in xs.chunks(bs).zip(out.chunks_mut(bs / 2)).zip(am) {
-                *a = quantize_block(block, block.len() == bs, &mut buf, &mut codes, o);
-            }
+            let done = simd::quantize_full_blocks(xs, bs, out, am);
+            quantize_blocks_portable(
+                &xs[done * bs..],
+                bs,
+                &mut out[done * bs / 2..],
+                &mut am[done..],
+            );
         });
     Nf4Blocks { packed, absmax }
 }
@@ -132,11 +155,22 @@ pub fn dequantize_nf4_into<T: QuantFloat>(
         .zip(packed.par_chunks(task_elems / 2))
         .zip(absmax.par_chunks(task_blocks))
         .for_each(|((dst, src), am)| {
-            for ((d, s), &a) in dst.chunks_mut(bs).zip(src.chunks(bs / 2)).zip(am) {
-                dequantize_block(s, a, d);
-            }
+            let done = simd::dequantize_full_blocks(src, am, bs, dst);
+            dequantize_blocks_portable(
+                &src[done * bs / 2..],
+                &am[done..],
+                bs,
+                &mut dst[done * bs..],
+            );
         });
     Ok(())
+}
+
+/// The portable kernel for consecutive blocks (only the last may be partial).
+fn dequantize_blocks_portable<T: QuantFloat>(src: &[u8], absmax: &[f32], bs: usize, dst: &mut [T]) {
+    for ((d, s), &a) in dst.chunks_mut(bs).zip(src.chunks(bs / 2)).zip(absmax) {
+        dequantize_block(s, a, d);
+    }
 }
 
 #[inline]
@@ -171,4 +205,113 @@ pub fn dequantize_nf4<T: QuantFloat>(
     let mut out = vec![T::from_f32(0.0); numel];
     dequantize_nf4_into(packed, absmax, blocksize, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The portable loops (what CPUs without the SIMD kernels run) against the reference, and
+    //! a check that the SIMD kernels really take the full blocks where the CPU has them.
+
+    use half::{bf16, f16};
+
+    use super::*;
+    use crate::nf4::{dequantize_nf4_reference, quantize_nf4_reference, ALLOWED_BLOCKSIZES};
+
+    /// Deterministic inputs with every kind of special value.
+    fn inputs(n: usize) -> Vec<f32> {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f32::from_bits(1),
+            -f32::from_bits(0x007f_ffff),
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::from_bits(0x7f80_0001),
+            NF4_CODE[3],
+        ];
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                if s.is_multiple_of(97) {
+                    specials[(s >> 8) as usize % specials.len()]
+                } else if (i / 700) % 3 == 2 {
+                    0.0
+                } else {
+                    ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+                        * 10f32.powi((i / 300) as i32 % 9 - 6)
+                }
+            })
+            .collect()
+    }
+
+    fn same(a: &Nf4Blocks, b: &Nf4Blocks) -> bool {
+        a.packed == b.packed
+            && a.absmax
+                .iter()
+                .map(|x| x.to_bits())
+                .eq(b.absmax.iter().map(|x| x.to_bits()))
+    }
+
+    fn portable<T: QuantFloat>(xs: &[T], bs: usize) -> Nf4Blocks {
+        let mut packed = vec![0u8; xs.len().div_ceil(2)];
+        let mut absmax = vec![0.0f32; xs.len().div_ceil(bs)];
+        quantize_blocks_portable(xs, bs, &mut packed, &mut absmax);
+        Nf4Blocks { packed, absmax }
+    }
+
+    fn check_all<T: QuantFloat>(xs: &[T]) {
+        for bs in ALLOWED_BLOCKSIZES {
+            let b = Blocksize::new(bs).unwrap();
+            for n in [xs.len(), xs.len() - 1, bs - 1, 3 * bs + 17] {
+                let xs = &xs[..n.min(xs.len())];
+                let reference = quantize_nf4_reference(xs, b);
+                assert!(
+                    same(&portable(xs, bs), &reference),
+                    "portable quantize bs {bs} n {n}"
+                );
+                assert!(
+                    same(&quantize_nf4(xs, b), &reference),
+                    "fast quantize bs {bs} n {n}"
+                );
+                let want =
+                    dequantize_nf4_reference(&reference.packed, &reference.absmax, xs.len(), b)
+                        .unwrap();
+                let mut out = vec![T::from_f32(0.0); xs.len()];
+                dequantize_blocks_portable(&reference.packed, &reference.absmax, bs, &mut out);
+                let ok = out
+                    .iter()
+                    .zip(&want)
+                    .all(|(x, w)| bytemuck::bytes_of(x) == bytemuck::bytes_of(&T::from_f32(*w)));
+                assert!(ok, "portable dequantize bs {bs} n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn portable_kernels_equal_reference() {
+        let v = inputs(9001);
+        check_all(&v);
+        check_all(&v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>());
+        check_all(&v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_kernels_take_the_full_blocks_when_available() {
+        let have = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c");
+        let v: Vec<bf16> = inputs(1000).iter().map(|&x| bf16::from_f32(x)).collect();
+        let mut packed = vec![0u8; 500];
+        let mut absmax = vec![0.0f32; 16];
+        let q = simd::quantize_full_blocks(&v, 64, &mut packed, &mut absmax);
+        assert_eq!(q, if have { 15 } else { 0 });
+        let mut out = vec![bf16::ZERO; 1000];
+        let d = simd::dequantize_full_blocks(&packed, &absmax, 64, &mut out);
+        assert_eq!(d, q);
+    }
 }

@@ -3,4 +3,5 @@
 pub mod dtype;
 pub mod fast;
 pub mod linear;
+mod simd;
 pub mod tensor;
