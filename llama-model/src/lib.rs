@@ -9,6 +9,8 @@
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
 //! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
 //! - [`tokenizer`]: [`LlamaTokenizer`] and [`ChatTemplate`]s.
+//! - [`peft`]: PEFT adapter directories ([`load_adapter`], [`save_adapter`]); [`merge`]:
+//!   [`Llama::merge_lora`] / [`merge_adapter`] fold adapters into a full-precision model.
 //! - [`init`]: [`RandomInit`] for models trained from scratch.
 #![warn(missing_docs)]
 
@@ -20,6 +22,7 @@ pub mod generate;
 pub mod hf;
 pub mod init;
 pub mod kv_cache;
+pub mod merge;
 pub mod mlp;
 pub mod model;
 pub mod peft;
@@ -33,11 +36,15 @@ pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
 pub use hf::checkpoint::Checkpoint;
 pub use hf::load::{load_checkpoint, load_pretrained, LoadOptions};
-pub use hf::save::{save_pretrained, save_tensors_f32, state_dict, NamedTensor};
+pub use hf::save::{
+    save_pretrained, save_pretrained_as, save_tensors_as, save_tensors_f32, state_dict,
+    NamedTensor, SaveDtype,
+};
 pub use init::RandomInit;
 pub use kv_cache::KvCache;
+pub use merge::merge_adapter;
 pub use model::{Llama, LlamaInput, WeightSource};
-pub use peft::{load_adapter, save_adapter, AdapterConfig};
+pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
 pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, Role};

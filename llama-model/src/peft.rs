@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use qlora_core::{lora_scaling, LoraLinear, TargetModule};
@@ -222,7 +223,10 @@ fn proj<B: Backend>(layer: &DecoderLayer<B>, t: TargetModule) -> &LoraLinear<B> 
     }
 }
 
-fn proj_mut<B: Backend>(layer: &mut DecoderLayer<B>, t: TargetModule) -> &mut LoraLinear<B> {
+pub(crate) fn proj_mut<B: Backend>(
+    layer: &mut DecoderLayer<B>,
+    t: TargetModule,
+) -> &mut LoraLinear<B> {
     match t {
         TargetModule::QProj => &mut layer.self_attn.q_proj,
         TargetModule::KProj => &mut layer.self_attn.k_proj,
@@ -232,6 +236,37 @@ fn proj_mut<B: Backend>(layer: &mut DecoderLayer<B>, t: TargetModule) -> &mut Lo
         TargetModule::UpProj => &mut layer.mlp.up_proj,
         TargetModule::DownProj => &mut layer.mlp.down_proj,
     }
+}
+
+/// Every LoRA matrix of `model` under its peft saved name
+/// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight` `[r, in]`, `lora_B`
+/// `[out, r]`), in layer order, then q, k, v, o, gate, up, down, `A` before `B`. Use it to
+/// read values or gradients (`param.grad(&grads)`) by the names peft and its files use.
+///
+/// ```
+/// use burn_ndarray::NdArray;
+/// use llama_model::{lora_parameters, Llama, LlamaConfig, RandomInit};
+/// use qlora_core::{LoraConfig, TargetModule};
+///
+/// let dev = Default::default();
+/// let model = Llama::<NdArray<f32>>::random(&LlamaConfig::tiny(16), &RandomInit::default(), &dev).unwrap();
+/// let model = model.with_lora(&LoraConfig::new(2, 4.0).with_targets(vec![TargetModule::VProj]), 0).unwrap();
+/// let names: Vec<String> = lora_parameters(&model).into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names.len(), 2 * model.layers.len());
+/// assert_eq!(names[1], "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight");
+/// ```
+pub fn lora_parameters<B: Backend>(model: &Llama<B>) -> Vec<(String, &Param<Tensor<B, 2>>)> {
+    let mut out = Vec::new();
+    for (i, layer) in model.layers.iter().enumerate() {
+        for t in TargetModule::ALL {
+            if let Some(a) = proj(layer, t).adapter() {
+                let prefix = key_prefix(i, t);
+                out.push((format!("{prefix}.lora_A.weight"), &a.lora_a));
+                out.push((format!("{prefix}.lora_B.weight"), &a.lora_b));
+            }
+        }
+    }
+    out
 }
 
 fn read_config(dir: &Path) -> Result<AdapterConfig> {

@@ -1,5 +1,6 @@
 //! Saving a [`Llama`] as a Hugging Face checkpoint directory (`config.json` +
-//! `model.safetensors`, f32) that transformers' `LlamaForCausalLM.from_pretrained` loads.
+//! `model.safetensors`, f32, f16 or bf16) that transformers' `LlamaForCausalLM.from_pretrained`
+//! loads.
 
 use std::io::Write;
 use std::path::Path;
@@ -111,18 +112,100 @@ pub fn state_dict<B: Backend>(model: &Llama<B>) -> Result<Vec<NamedTensor>> {
     Ok(out)
 }
 
+/// The storage dtype of a saved checkpoint (`--dtype f32|f16|bf16`).
+///
+/// ```
+/// use llama_model::SaveDtype;
+/// let d: SaveDtype = "bf16".parse().unwrap();
+/// assert_eq!(d, SaveDtype::Bf16);
+/// assert_eq!(d.hf_name(), "bfloat16");
+/// assert!("f8".parse::<SaveDtype>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaveDtype {
+    /// 32-bit float (exact).
+    #[default]
+    F32,
+    /// IEEE half precision (round to nearest even).
+    F16,
+    /// bfloat16 (round to nearest even).
+    Bf16,
+}
+
+impl SaveDtype {
+    /// The name transformers writes in `config.json` (`float32`, `float16`, `bfloat16`).
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            SaveDtype::F32 => "float32",
+            SaveDtype::F16 => "float16",
+            SaveDtype::Bf16 => "bfloat16",
+        }
+    }
+
+    fn safetensors_dtype(self) -> Dtype {
+        match self {
+            SaveDtype::F32 => Dtype::F32,
+            SaveDtype::F16 => Dtype::F16,
+            SaveDtype::Bf16 => Dtype::BF16,
+        }
+    }
+
+    /// Converts little-endian f32 bytes to this dtype's little-endian bytes.
+    fn convert(self, f32_bytes: &[u8]) -> Vec<u8> {
+        let values = f32_bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        match self {
+            SaveDtype::F32 => f32_bytes.to_vec(),
+            SaveDtype::F16 => values
+                .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+            SaveDtype::Bf16 => values
+                .flat_map(|v| half::bf16::from_f32(v).to_le_bytes())
+                .collect(),
+        }
+    }
+}
+
+impl std::str::FromStr for SaveDtype {
+    type Err = LlamaError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" | "float32" => Ok(SaveDtype::F32),
+            "f16" | "float16" => Ok(SaveDtype::F16),
+            "bf16" | "bfloat16" => Ok(SaveDtype::Bf16),
+            other => Err(LlamaError::InvalidArgument(format!(
+                "unknown dtype `{other}` (expected f32, f16 or bf16)"
+            ))),
+        }
+    }
+}
+
 /// Writes f32 tensors `(name, shape, little-endian bytes)` as one safetensors file
 /// (atomically), with `{"format": "pt"}` metadata.
 pub fn save_tensors_f32(path: impl AsRef<Path>, tensors: &[NamedTensor]) -> Result<()> {
+    save_tensors_as(path, tensors, SaveDtype::F32)
+}
+
+/// Writes f32 tensors `(name, shape, little-endian bytes)` as one safetensors file in
+/// `dtype` (rounded to nearest even for f16/bf16), atomically, with `{"format": "pt"}`
+/// metadata.
+pub fn save_tensors_as(
+    path: impl AsRef<Path>,
+    tensors: &[NamedTensor],
+    dtype: SaveDtype,
+) -> Result<()> {
     let path = path.as_ref();
+    let converted: Vec<Vec<u8>> = tensors.iter().map(|t| dtype.convert(&t.2)).collect();
     let mut views = Vec::with_capacity(tensors.len());
-    for (name, shape, bytes) in tensors {
-        let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| {
-            LlamaError::Safetensors {
-                path: path.to_path_buf(),
-                reason: format!("{name}: {e}"),
-            }
-        })?;
+    for ((name, shape, _), bytes) in tensors.iter().zip(&converted) {
+        let view =
+            TensorView::new(dtype.safetensors_dtype(), shape.clone(), bytes).map_err(|e| {
+                LlamaError::Safetensors {
+                    path: path.to_path_buf(),
+                    reason: format!("{name}: {e}"),
+                }
+            })?;
         views.push((name.as_str(), view));
     }
     let mut meta = std::collections::HashMap::new();
@@ -137,12 +220,23 @@ pub fn save_tensors_f32(path: impl AsRef<Path>, tensors: &[NamedTensor]) -> Resu
 /// Saves the model as `dir/config.json` + `dir/model.safetensors` (f32), creating `dir`.
 /// Both files are written atomically.
 pub fn save_pretrained<B: Backend>(model: &Llama<B>, dir: impl AsRef<Path>) -> Result<()> {
+    save_pretrained_as(model, dir, SaveDtype::F32)
+}
+
+/// Saves the model as `dir/config.json` (`torch_dtype` set to `dtype`, no
+/// `quantization_config`) + `dir/model.safetensors` in `dtype`, creating `dir`. NF4 bases are
+/// saved dequantized; unmerged adapters are not saved. Both files are written atomically.
+pub fn save_pretrained_as<B: Backend>(
+    model: &Llama<B>,
+    dir: impl AsRef<Path>,
+    dtype: SaveDtype,
+) -> Result<()> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    save_tensors_f32(dir.join("model.safetensors"), &state_dict(model)?)?;
+    save_tensors_as(dir.join("model.safetensors"), &state_dict(model)?, dtype)?;
     let cfg_path = dir.join("config.json");
     let json =
-        serde_json::to_string_pretty(&model.config().to_hf("float32")).map_err(|source| {
+        serde_json::to_string_pretty(&model.config().to_hf(dtype.hf_name())).map_err(|source| {
             LlamaError::Json {
                 path: cfg_path.clone(),
                 source,
