@@ -1,0 +1,156 @@
+//! `merge`: fold a PEFT LoRA adapter into its base model and write a full-precision Hugging
+//! Face checkpoint (what peft's `merge_and_unload()` + `save_pretrained` give).
+//!
+//! The output directory is built as a temporary directory next to it and renamed into place
+//! at the end, so it is either complete or absent.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn_ndarray::NdArray;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use llama_model::{load_adapter, load_pretrained, save_pretrained_as, LoadOptions, SaveDtype};
+
+type Backend = NdArray<f32>;
+
+/// Files of the model directory copied to the output when present (tokenizer and generation
+/// settings), so the merged directory is usable on its own.
+const COPIED_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "generation_config.json",
+];
+
+/// Merge a PEFT LoRA adapter into its base LLaMA model and save a full-precision Hugging
+/// Face checkpoint (config.json without quantization_config + model.safetensors).
+///
+/// Every adapted projection becomes W + (lora_alpha / r) · B·A (rsLoRA: alpha / sqrt(r));
+/// a bitsandbytes 4-bit base is dequantized first. Runs on the CPU.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Base model directory (config.json + model.safetensors or a sharded index; a
+    /// bitsandbytes 4-bit checkpoint is dequantized).
+    #[arg(long)]
+    model: PathBuf,
+    /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors) trained on
+    /// that model.
+    #[arg(long)]
+    adapter: PathBuf,
+    /// Output directory for the merged checkpoint; must not exist yet unless --force.
+    #[arg(long)]
+    output: PathBuf,
+    /// Storage dtype of the merged weights (the merge itself is computed in f32).
+    #[arg(long, default_value = "f32", value_parser = parse_dtype, value_name = "f32|f16|bf16")]
+    dtype: SaveDtype,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_dtype(s: &str) -> std::result::Result<SaveDtype, String> {
+    s.parse()
+        .map_err(|e: llama_model::LlamaError| e.to_string())
+}
+
+fn main() {
+    env_logger::init();
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("merge: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The temporary directory the output is built in: a hidden sibling of `output`.
+fn temp_sibling(output: &Path) -> Result<PathBuf> {
+    let name = output
+        .file_name()
+        .with_context(|| format!("--output {}: needs a directory name", output.display()))?;
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "--output {}: parent directory {} does not exist",
+            output.display(),
+            parent.display()
+        );
+    }
+    Ok(parent.join(format!(
+        ".{}.merge-tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+fn run(args: Args) -> Result<()> {
+    for (flag, dir) in [("--model", &args.model), ("--adapter", &args.adapter)] {
+        if !dir.is_dir() {
+            bail!("{flag} {}: not a directory", dir.display());
+        }
+    }
+    if args.output.exists() && !args.force {
+        bail!(
+            "--output {}: already exists (pass --force to replace it)",
+            args.output.display()
+        );
+    }
+    let tmp = temp_sibling(&args.output)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = build(&args, &tmp);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn build(args: &Args, tmp: &Path) -> Result<()> {
+    let bar = ProgressBar::new(4).with_style(
+        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let device = Default::default();
+
+    bar.set_message(format!("loading {}", args.model.display()));
+    let model = load_pretrained::<Backend>(&args.model, &LoadOptions::default(), &device)
+        .with_context(|| format!("--model {}", args.model.display()))?;
+    bar.inc(1);
+
+    bar.set_message(format!("loading adapter {}", args.adapter.display()));
+    let model = load_adapter(model, &args.adapter)
+        .with_context(|| format!("--adapter {}", args.adapter.display()))?;
+    bar.inc(1);
+
+    bar.set_message("merging");
+    let merged = model
+        .merge_lora()
+        .with_context(|| format!("merging --adapter {}", args.adapter.display()))?;
+    bar.inc(1);
+
+    bar.set_message(format!("writing {} weights", args.dtype.hf_name()));
+    save_pretrained_as(&merged, tmp, args.dtype)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    for name in COPIED_FILES {
+        let src = args.model.join(name);
+        if src.is_file() {
+            std::fs::copy(&src, tmp.join(name))
+                .with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    if args.output.exists() {
+        std::fs::remove_dir_all(&args.output)
+            .with_context(|| format!("--force: removing {}", args.output.display()))?;
+    }
+    std::fs::rename(tmp, &args.output)
+        .with_context(|| format!("moving the result to {}", args.output.display()))?;
+    bar.inc(1);
+    bar.finish_and_clear();
+    log::info!("merged checkpoint written to {}", args.output.display());
+    eprintln!("merge: wrote {}", args.output.display());
+    Ok(())
+}

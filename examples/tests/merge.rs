@@ -1,0 +1,250 @@
+//! The `merge` binary on the committed peft fixture (tools/fixtures/peft/llama2_r8 on the tiny
+//! llama2 checkpoint): the merged checkpoint gives the adapted model's logits (through
+//! `generate --dump-logits`) and peft's merged logits; bad input fails with one clear message
+//! and leaves no output behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures")
+}
+
+/// (shape, f32 or i64-as-f32 values) of `key` in a safetensors file.
+fn tensor(path: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let info = &header[key];
+    let shape = info["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let off = info["data_offsets"].as_array().unwrap();
+    let (a, b) = (
+        off[0].as_u64().unwrap() as usize,
+        off[1].as_u64().unwrap() as usize,
+    );
+    let data = &bytes[8 + n + a..8 + n + b];
+    let values = match info["dtype"].as_str().unwrap() {
+        "F32" => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        "I64" => data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        d => panic!("{key}: dtype {d}"),
+    };
+    (shape, values)
+}
+
+fn merge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_merge"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Prefill logits of `ids` through `generate --dump-logits`.
+fn logits(model: &Path, adapter: Option<&Path>, ids: &str, tmp: &Path) -> Vec<f32> {
+    let dump = tmp.join("logits.safetensors");
+    let mut args = vec![
+        "--model".to_string(),
+        model.display().to_string(),
+        "--token-ids".into(),
+        ids.into(),
+        "--max-new-tokens".into(),
+        "1".into(),
+        "--dump-logits".into(),
+        dump.display().to_string(),
+    ];
+    if let Some(a) = adapter {
+        args.extend(["--adapter".into(), a.display().to_string()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_generate"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tensor(&dump, "logits").1
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+#[test]
+fn merged_checkpoint_gives_the_adapted_logits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixtures().join("llama/llama2");
+    let adapter = fixtures().join("peft/llama2_r8");
+    let out_dir = tmp.path().join("merged");
+    let out = merge(&[
+        "--model",
+        base.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap();
+    assert!(cfg.get("quantization_config").is_none());
+    assert_eq!(cfg["torch_dtype"], "float32");
+    assert!(out_dir.join("generation_config.json").is_file());
+    // Nothing but the result is left in the parent.
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["merged".to_string()]);
+
+    // peft's merge_and_unload() logits on its reference ids.
+    let reference = fixtures().join("peft_train/merged/reference.safetensors");
+    let (shape, ids) = tensor(&reference, "input_ids");
+    let (_, want) = tensor(&reference, "logits");
+    let vocab = want.len() / ids.len();
+    for row in 0..shape[0] {
+        let row_ids: Vec<String> = ids[row * shape[1]..(row + 1) * shape[1]]
+            .iter()
+            .map(|v| (*v as i64).to_string())
+            .collect();
+        let row_ids = row_ids.join(",");
+        let merged = logits(&out_dir, None, &row_ids, tmp.path());
+        let adapted = logits(&base, Some(&adapter), &row_ids, tmp.path());
+        let d = max_abs_diff(&merged, &adapted);
+        assert!(
+            d < 1e-4,
+            "row {row}: merged vs adapted logits differ by {d}"
+        );
+        let peft = &want[row * shape[1] * vocab..(row + 1) * shape[1] * vocab];
+        let d = max_abs_diff(&merged, peft);
+        assert!(d < 1e-4, "row {row}: merged vs peft logits differ by {d}");
+    }
+
+    // bf16 output, replacing the directory with --force.
+    let out = merge(&[
+        "--model",
+        base.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+        "--force",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["torch_dtype"], "bfloat16");
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = merge(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr {err:?} lacks {needle:?}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_fails_with_one_clear_message_and_no_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = out_dir.to_str().unwrap();
+    let adapter = fixtures().join("peft/llama2_r8");
+    let adapter = adapter.to_str().unwrap();
+    // An adapter trained on another shape: the error names the tensor.
+    let llama3 = fixtures().join("llama/llama3");
+    fails_with(
+        &[
+            "--model",
+            llama3.to_str().unwrap(),
+            "--adapter",
+            adapter,
+            "--output",
+            out,
+        ],
+        "base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight",
+    );
+    let llama2 = fixtures().join("llama/llama2");
+    let llama2 = llama2.to_str().unwrap();
+    fails_with(
+        &[
+            "--model",
+            llama2,
+            "--adapter",
+            "/nonexistent",
+            "--output",
+            out,
+        ],
+        "--adapter /nonexistent",
+    );
+    fails_with(
+        &[
+            "--model",
+            llama2,
+            "--adapter",
+            adapter,
+            "--output",
+            out,
+            "--dtype",
+            "f8",
+        ],
+        "f8",
+    );
+    // Not a PEFT directory: names the missing file.
+    fails_with(
+        &["--model", llama2, "--adapter", llama2, "--output", out],
+        "adapter_config.json",
+    );
+    assert!(!out_dir.exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // An existing output is not replaced without --force.
+    std::fs::create_dir(&out_dir).unwrap();
+    fails_with(
+        &["--model", llama2, "--adapter", adapter, "--output", out],
+        "--force",
+    );
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = merge(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--model", "--adapter", "--output", "--dtype", "--force"] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
