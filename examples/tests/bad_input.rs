@@ -207,19 +207,20 @@ fn quantize_corrupt_header() {
 #[test]
 fn quantize_header_that_lies_about_offsets() {
     let data = vec![0u8; 64];
-    // Offsets past the end of the data.
-    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 640]}});
+    let w = "lying.weight";
+    // Offsets past the end of the data (as in a truncated file: the file is named).
+    let h = json!({w: {"dtype": "F32", "shape": [4, 40], "data_offsets": [0, 640]}});
     quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
     // Shape and offsets disagree (16 floats declared, 8 stored).
-    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 32]},
-                   "b": {"dtype": "F32", "shape": [8], "data_offsets": [32, 64]}});
-    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
-    // Overlapping tensors.
-    let h = json!({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]},
-                   "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}});
-    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
+    let h = json!({w: {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 32]},
+                   "bias": {"dtype": "F32", "shape": [8], "data_offsets": [32, 64]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors", w]);
     // A shape whose element count overflows.
-    let h = json!({"w": {"dtype": "F32", "shape": [u64::MAX, 4], "data_offsets": [0, 64]}});
+    let h = json!({w: {"dtype": "F32", "shape": [u64::MAX, 4], "data_offsets": [0, 64]}});
+    quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors", w]);
+    // Overlapping tensors (each consistent on its own).
+    let h = json!({w: {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]},
+                   "bias": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}});
     quantize_fails(&raw_safetensors(&h, &data), &[], &["in.safetensors"]);
 }
 

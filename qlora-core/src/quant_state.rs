@@ -708,12 +708,60 @@ pub fn python_float_repr(x: f64) -> String {
 /// Parses safetensors bytes, naming `context` (usually the file) in the error; a truncated or
 /// corrupt file gives [`Error::Safetensors`].
 ///
+/// A header whose offsets do not fit a tensor's dtype and shape names that tensor.
+///
 /// ```
 /// assert!(qlora_core::parse_safetensors(b"\x08\x00", "x.safetensors").is_err());
+/// let header = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}"#;
+/// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+/// bytes.extend(header);
+/// bytes.extend([0u8; 8]);
+/// let err = qlora_core::parse_safetensors(&bytes, "x.safetensors").unwrap_err();
+/// assert!(err.to_string().starts_with("x.safetensors: tensor `w`"), "{err}");
 /// ```
 pub fn parse_safetensors<'a>(bytes: &'a [u8], context: &str) -> Result<SafeTensors<'a>> {
     SafeTensors::deserialize(bytes).map_err(|source| Error::Safetensors {
-        context: context.to_string(),
+        context: match inconsistent_tensor(bytes) {
+            Some(name) => format!("{context}: tensor `{name}`"),
+            None => context.to_string(),
+        },
         source,
     })
+}
+
+/// The first tensor of a safetensors header whose offsets do not fit its dtype and shape
+/// (the safetensors crate reports such a header without the name). Data missing at the end
+/// is a truncated file, not a tensor's fault, and names none.
+fn inconsistent_tensor(bytes: &[u8]) -> Option<String> {
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Map<String, Value> =
+        serde_json::from_slice(bytes.get(8..n.checked_add(8)?)?).ok()?;
+    let mut entries: Vec<_> = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .collect();
+    entries.sort_by_key(|(k, _)| k.as_str());
+    for (name, info) in entries {
+        let size: u64 = match info.get("dtype").and_then(Value::as_str)? {
+            "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+            "I16" | "U16" | "F16" | "BF16" => 2,
+            "I32" | "U32" | "F32" => 4,
+            "I64" | "U64" | "F64" => 8,
+            _ => continue,
+        };
+        let numel = info
+            .get("shape")
+            .and_then(Value::as_array)?
+            .iter()
+            .try_fold(1u64, |acc, d| d.as_u64().and_then(|d| acc.checked_mul(d)));
+        let offsets = info.get("data_offsets").and_then(Value::as_array)?;
+        let (start, end) = match offsets.as_slice() {
+            [a, b] => (a.as_u64()?, b.as_u64()?),
+            _ => return Some(name.clone()),
+        };
+        if numel.and_then(|n| n.checked_mul(size)) != end.checked_sub(start) {
+            return Some(name.clone());
+        }
+    }
+    None
 }
