@@ -1,9 +1,7 @@
-//! The `demo` binary's command line: every documented flag is in `--help`, bad values fail
-//! with one message naming the flag, and a run the libraries cannot do yet exits non-zero
-//! without writing a report.
-//!
-//! Not covered yet (the pipeline is not wired, see `ro_examples::demo::MISSING`): running
-//! `demo --quick` end to end and checking report.md and metrics.json.
+//! The `demo` binary: every documented flag is in `--help`, bad values fail with one message
+//! naming the flag, and `demo --quick` runs every stage and writes a complete report
+//! (report.md, metrics.json with every metric, SVG plots, the PEFT adapter, the base
+//! checkpoint and the datasets).
 
 use std::process::Command;
 
@@ -27,6 +25,9 @@ fn help_documents_every_flag() {
         "--model",
         "--tokenizer",
         "--eval-cases",
+        "--lr",
+        "--pretrain-lr",
+        "--batch-size",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -40,6 +41,8 @@ fn bad_values_exit_non_zero_naming_the_flag() {
         (vec!["--steps", "0"], "--steps"),
         (vec!["--model", "m"], "--tokenizer"),
         (vec!["--model-size", "huge"], "--model-size"),
+        (vec!["--lr", "0"], "--lr"),
+        (vec!["--batch-size", "0"], "--batch-size"),
     ] {
         let out = demo()
             .args(&args)
@@ -53,22 +56,161 @@ fn bad_values_exit_non_zero_naming_the_flag() {
     }
 }
 
+/// Every number in metrics.json is finite, or one of the strings a non-finite float becomes.
+fn check_numbers(v: &serde_json::Value, path: &str) {
+    match v {
+        serde_json::Value::Number(n) => {
+            assert!(n.as_f64().is_some_and(f64::is_finite), "{path}: {n}")
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                check_numbers(x, &format!("{path}[{i}]"));
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                check_numbers(x, &format!("{path}.{k}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mean(c: &serde_json::Value, which: &str) -> f64 {
+    match &c[which]["mean"] {
+        serde_json::Value::Number(n) => n.as_f64().unwrap(),
+        other => panic!("{which} mean is {other}"),
+    }
+}
+
 #[test]
-fn unfinished_pipeline_fails_without_writing_a_report() {
+fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = demo()
         .args(["--quick", "--out"])
         .arg(dir.path())
         .output()
         .unwrap();
-    if out.status.success() {
-        // The pipeline is wired: the report must then exist.
-        assert!(dir.path().join("report.md").is_file());
-        assert!(dir.path().join("metrics.json").is_file());
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("cannot run yet"), "{err}");
-        assert!(!dir.path().join("report.md").exists());
-        assert!(!dir.path().join("metrics.json").exists());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo --quick failed:\n{err}");
+    for stage in [
+        "data",
+        "tokenizer",
+        "pre-train",
+        "quantize",
+        "fine-tune",
+        "evaluate",
+    ] {
+        assert!(
+            err.contains(&format!("{stage}: ")),
+            "no summary line for {stage}:\n{err}"
+        );
     }
+    let p = dir.path();
+
+    let md = std::fs::read_to_string(p.join("report.md")).unwrap();
+    for needle in [
+        "# QLoRA demo",
+        "tiny",
+        "## Base vs fine-tuned",
+        "| letters | rougeLsum |",
+        "| regimen | field_accuracy |",
+        "| modality | accuracy |",
+        "| icd10 | category_accuracy |",
+        "![Pre-training loss](pretrain_loss.svg)",
+        "## Example outputs",
+    ] {
+        assert!(md.contains(needle), "report.md lacks {needle:?}");
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("metrics.json")).unwrap()).unwrap();
+    check_numbers(&json, "metrics");
+    let comparisons = json["comparisons"].as_array().unwrap();
+    let metrics: Vec<String> = comparisons
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["task"].as_str().unwrap(),
+                c["metric"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for m in [
+        "letters/rouge1",
+        "letters/rouge2",
+        "letters/rougeL",
+        "letters/rougeLsum",
+        "regimen/rouge1",
+        "regimen/field_accuracy",
+        "modality/accuracy",
+        "icd10/exact_accuracy",
+        "icd10/category_accuracy",
+    ] {
+        assert!(
+            metrics.iter().any(|x| x == m),
+            "metrics.json lacks {m}: {metrics:?}"
+        );
+    }
+    for c in comparisons {
+        for which in ["base", "finetuned"] {
+            let m = mean(c, which);
+            assert!((0.0..=1.0).contains(&m), "{c}");
+        }
+        let p = &c["wilcoxon_p"];
+        assert!(
+            p.is_string() || (0.0..=1.0).contains(&p.as_f64().unwrap()),
+            "{c}"
+        );
+    }
+    assert_eq!(json["confusion"].as_array().unwrap().len(), 2);
+    assert_eq!(json["class_scores"].as_array().unwrap().len(), 2);
+    assert_eq!(json["examples"].as_array().unwrap().len(), 12);
+    // Both training stages learned something.
+    for stage in ["pretrain", "finetune"] {
+        let val = json[stage]["val"].as_array().unwrap();
+        let first = val.first().unwrap()["loss"].as_f64().unwrap();
+        let last = val.last().unwrap()["loss"].as_f64().unwrap();
+        assert!(last < first, "{stage} validation loss {first} -> {last}");
+    }
+    assert!(
+        json.get("stages").is_none(),
+        "timings stay out of metrics.json"
+    );
+
+    for svg in [
+        "pretrain_loss.svg",
+        "finetune_loss.svg",
+        "metrics.svg",
+        "confusion_base.svg",
+        "confusion_fine-tuned.svg",
+    ] {
+        let text = std::fs::read_to_string(p.join(svg)).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+    }
+    for f in [
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "base-model/config.json",
+        "base-model/model.safetensors",
+        "base-model/tokenizer.json",
+        "data/modality.test.jsonl",
+    ] {
+        assert!(p.join(f).is_file(), "missing {f}");
+    }
+    let adapter: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(adapter["peft_type"], "LORA");
+    let leftovers: Vec<_> = std::fs::read_dir(p)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }

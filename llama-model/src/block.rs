@@ -42,3 +42,22 @@ impl<B: Backend> DecoderLayer<B> {
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
+
+impl<B: Backend> DecoderLayer<B> {
+    /// Sets whether every weight of the layer (projections and norms) requires a gradient;
+    /// `name` (`model.layers.N`) prefixes errors.
+    pub(crate) fn set_base_trainable(
+        mut self,
+        trainable: bool,
+        name: &str,
+    ) -> crate::error::Result<Self> {
+        self.self_attn = self.self_attn.set_base_trainable(trainable, name)?;
+        self.mlp = self.mlp.set_base_trainable(trainable, name)?;
+        self.input_layernorm.gamma = self.input_layernorm.gamma.set_require_grad(trainable);
+        self.post_attention_layernorm.gamma = self
+            .post_attention_layernorm
+            .gamma
+            .set_require_grad(trainable);
+        Ok(self)
+    }
+}

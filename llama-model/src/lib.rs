@@ -43,7 +43,7 @@ pub use hf::save::{
 pub use init::RandomInit;
 pub use kv_cache::KvCache;
 pub use merge::merge_adapter;
-pub use model::{Llama, LlamaInput, WeightSource};
+pub use model::{Llama, LlamaInput, TrainMode, WeightSource};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};

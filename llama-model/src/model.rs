@@ -540,6 +540,64 @@ impl<B: Backend> Llama<B> {
     }
 }
 
+/// Which parameters of a [`Llama`] require a gradient, i.e. which ones
+/// [`qlora_core::train::Trainer`] updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainMode {
+    /// Every weight: embeddings, every projection, the RMSNorm weights and `lm_head` (plus
+    /// any LoRA adapters). For pre-training or full fine-tuning; needs dense (not NF4)
+    /// projections.
+    FullParameter,
+    /// Only the LoRA `A`/`B` matrices (how the model is built and loaded): the base is frozen.
+    LoraOnly,
+}
+
+impl<B: Backend> Llama<B> {
+    /// Chooses which parameters train (see [`TrainMode`]). Models are built with every base
+    /// weight frozen ([`TrainMode::LoraOnly`]); `FullParameter` makes them all trainable.
+    /// Only meaningful on an autodiff backend.
+    ///
+    /// # Errors
+    ///
+    /// [`LlamaError::Lora`] naming the projection when `FullParameter` meets an NF4 base.
+    ///
+    /// ```
+    /// use burn_autodiff::Autodiff;
+    /// use burn_ndarray::NdArray;
+    /// use llama_model::{Llama, LlamaConfig, RandomInit, TrainMode};
+    /// use qlora_core::train::trainable_params;
+    ///
+    /// let dev = Default::default();
+    /// let model = Llama::<Autodiff<NdArray<f32>>>::random(&LlamaConfig::tiny(32), &RandomInit::default(), &dev).unwrap();
+    /// assert!(trainable_params(&model).is_empty());
+    /// let full = model.set_trainable(TrainMode::FullParameter).unwrap();
+    /// // embeddings + 2 layers x (7 projections + 2 norms) + final norm + lm_head
+    /// assert_eq!(trainable_params(&full).len(), 1 + 2 * 9 + 1 + 1);
+    /// let frozen = full.set_trainable(TrainMode::LoraOnly).unwrap();
+    /// assert!(trainable_params(&frozen).is_empty());
+    /// ```
+    pub fn set_trainable(mut self, mode: TrainMode) -> Result<Self> {
+        let on = mode == TrainMode::FullParameter;
+        self.embed_tokens.weight = self.embed_tokens.weight.set_require_grad(on);
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in std::mem::take(&mut self.layers).into_iter().enumerate() {
+            layers.push(layer.set_base_trainable(on, &format!("model.layers.{i}"))?);
+        }
+        self.layers = layers;
+        self.norm.gamma = self.norm.gamma.set_require_grad(on);
+        if let Some(head) = self.lm_head.take() {
+            let head = head
+                .set_base_trainable(on)
+                .map_err(|source| LlamaError::Lora {
+                    module: "lm_head".into(),
+                    source,
+                })?;
+            self.lm_head = Some(head);
+        }
+        Ok(self)
+    }
+}
+
 /// The model as qlora-core's trainer sees it: logits for right-padded batches with an HF
 /// attention mask. Errors become strings naming the model and the batch shape.
 impl<B: Backend> CausalLm<B> for Llama<B> {

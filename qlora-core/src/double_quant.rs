@@ -185,7 +185,7 @@ pub fn torch_mean_f32(values: &[f32]) -> f32 {
 
 /// bitsandbytes' quantize lookup table for a sorted 256-entry code: entry `i` is the index of
 /// the nearest code to `-1 + 2i / 65535` (ties to the lower code).
-fn build_lut(code: &[f32; 256]) -> Vec<u8> {
+pub(crate) fn build_lut(code: &[f32; 256]) -> Vec<u8> {
     let mut mid = [0.0f32; 255];
     for (i, m) in mid.iter_mut().enumerate() {
         *m = 0.5 * (code[i] + code[i + 1]);
@@ -233,24 +233,42 @@ fn lut_index(scaled: f32) -> usize {
 /// assert!(back[2] > 0.0 && back[2] < 1e-4);
 /// ```
 pub fn quantize_blockwise_dynamic(values: &[f32], blocksize: usize) -> (Vec<u8>, Vec<f32>) {
-    let lut = dynamic_lut();
+    quantize_blockwise_lut(values, blocksize, dynamic_lut())
+}
+
+/// Blockwise 8-bit quantization through the lookup table `lut` of a 256-entry code (see
+/// [`build_lut`]), as bitsandbytes' native CPU `quantize_blockwise`. Returns `(codes, absmax)`.
+pub(crate) fn quantize_blockwise_lut(
+    values: &[f32],
+    blocksize: usize,
+    lut: &[u8],
+) -> (Vec<u8>, Vec<f32>) {
     let bs = blocksize.max(1);
-    let mut codes = Vec::with_capacity(values.len());
-    let mut absmax = Vec::with_capacity(values.len().div_ceil(bs));
-    for block in values.chunks(bs) {
-        // std::max(acc, fabs(x)) as in bitsandbytes (a NaN element is skipped).
-        let am = block
-            .iter()
-            .fold(0.0f32, |m, x| if m < x.abs() { x.abs() } else { m });
-        absmax.push(am);
-        if am == 0.0 {
-            codes.extend(std::iter::repeat_n(0u8, block.len()));
-            continue;
-        }
-        let inv = 1.0f32 / am;
-        codes.extend(block.iter().map(|&x| lut[lut_index(x * inv)]));
-    }
+    let mut codes = vec![0u8; values.len()];
+    let absmax = values
+        .chunks(bs)
+        .zip(codes.chunks_mut(bs))
+        .map(|(block, out)| quantize_block_lut(block, lut, out))
+        .collect();
     (codes, absmax)
+}
+
+/// Quantizes one block into `codes` (same length) through `lut`; returns the block's absmax.
+/// An all-zero block gives absmax 0 and codes 0.
+pub(crate) fn quantize_block_lut(block: &[f32], lut: &[u8], codes: &mut [u8]) -> f32 {
+    // std::max(acc, fabs(x)) as in bitsandbytes (a NaN element is skipped).
+    let am = block
+        .iter()
+        .fold(0.0f32, |m, x| if m < x.abs() { x.abs() } else { m });
+    if am == 0.0 {
+        codes.fill(0);
+        return am;
+    }
+    let inv = 1.0f32 / am;
+    for (c, &x) in codes.iter_mut().zip(block) {
+        *c = lut[lut_index(x * inv)];
+    }
+    am
 }
 
 /// Blockwise 8-bit dequantization with the signed dynamic map: `code[q] * absmax[block]`.

@@ -14,8 +14,10 @@ pub use lora::{
 pub mod optim;
 pub mod schedule;
 pub use optim::{
-    adamw_step_reference, AdamW, AdamWConfig, AdamWState, Moments, OptimizerKind, PagedAdamW,
-    PagedState, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT, MIN_8BIT_SIZE,
+    adamw8bit_step_reference, adamw_step_reference, dynamic_map_unsigned, AdamW, AdamW8bit,
+    AdamW8bitState, AdamWConfig, AdamWState, Moments, Moments8bit, OptimizerKind, PagedAdamW,
+    PagedState, Quantized8bit, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT, BLOCKSIZE_8BIT,
+    DYNAMIC_MAP_UNSIGNED_BITS, MIN_8BIT_SIZE,
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 
@@ -31,8 +33,6 @@ pub use train::{
     Trainer, IGNORE_INDEX,
 };
 
-#[cfg(feature = "cuda")]
-pub mod cuda;
 mod double_quant;
 mod error;
 mod nf4;

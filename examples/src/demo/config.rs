@@ -39,10 +39,11 @@ pub struct DemoArgs {
     /// QLoRA fine-tuning steps (optimizer updates) [default: 300, or 60 with --quick].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Pre-training steps of the tiny base model [default: 400, or 80 with --quick].
+    /// Pre-training steps of the tiny base model [default: 300, or 80 with --quick].
     #[arg(long)]
     pub pretrain_steps: Option<usize>,
-    /// Size of the tiny base model [default: small, or tiny with --quick].
+    /// Size of the tiny base model [default: tiny; small and medium need proportionally more
+    /// steps and time].
     #[arg(long, value_enum)]
     pub model_size: Option<ModelSize>,
     /// Run stages 4-6 (quantize, fine-tune, evaluate) on this Hugging Face LLaMA checkpoint
@@ -56,6 +57,15 @@ pub struct DemoArgs {
     /// Test cases evaluated per task (at most the test split) [default: 24, or 8 with --quick].
     #[arg(long)]
     pub eval_cases: Option<usize>,
+    /// Peak learning rate of QLoRA fine-tuning [default: 1e-2].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Peak learning rate of pre-training [default: 3e-3].
+    #[arg(long)]
+    pub pretrain_lr: Option<f64>,
+    /// Sequences per optimizer step [default: 8, or 4 with --quick].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
 }
 
 /// Size presets of the tiny LLaMA-3-style base model (GQA, llama3 RoPE scaling, tied
@@ -63,7 +73,7 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelSize {
-    /// About 0.6 M parameters: 2 layers, hidden 96 (smoke tests).
+    /// About 0.3 M parameters: 2 layers, hidden 96 (the default: minutes on 2 cores).
     Tiny,
     /// About 5 M parameters: 4 layers, hidden 256.
     Small,
@@ -214,12 +224,8 @@ impl RunConfig {
                 tokenizer: tokenizer.clone(),
             },
             (None, None) => {
-                let size = args.model_size.unwrap_or(if quick {
-                    ModelSize::Tiny
-                } else {
-                    ModelSize::Small
-                });
-                let pretrain_steps = pick(args.pretrain_steps, 400, 80);
+                let size = args.model_size.unwrap_or(ModelSize::Tiny);
+                let pretrain_steps = pick(args.pretrain_steps, 300, 80);
                 if pretrain_steps == 0 {
                     bail!("--pretrain-steps must be at least 1");
                 }
@@ -236,6 +242,19 @@ impl RunConfig {
         {
             bail!("--model-size and --pretrain-steps apply to the tiny model, not to --model");
         }
+        let positive = |v: Option<f64>, default: f64, flag: &str| match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => {
+                bail!("{flag} {x}: must be a positive number")
+            }
+            Some(x) => Ok(x),
+            None => Ok(default),
+        };
+        let finetune_lr = positive(args.lr, 1e-2, "--lr")?;
+        let pretrain_lr = positive(args.pretrain_lr, 3e-3, "--pretrain-lr")?;
+        let batch_size = pick(args.batch_size, 8, 4);
+        if batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
         Ok(Self {
             out: args.out.clone(),
             quick,
@@ -246,10 +265,10 @@ impl RunConfig {
             base,
             lora_r: 16,
             lora_alpha: 32.0,
-            pretrain_lr: 3e-3,
-            finetune_lr: 2e-3,
+            pretrain_lr,
+            finetune_lr,
             warmup_fraction: 0.1,
-            batch_size: if quick { 4 } else { 8 },
+            batch_size,
             max_new_tokens: if quick { 96 } else { 160 },
         })
     }
@@ -274,8 +293,8 @@ mod tests {
         assert!(matches!(
             normal.base,
             BaseModel::Tiny {
-                size: ModelSize::Small,
-                pretrain_steps: 400,
+                size: ModelSize::Tiny,
+                pretrain_steps: 300,
                 ..
             }
         ));

@@ -143,6 +143,17 @@ pub fn render_markdown(
          seed; the timings in this file are not).\n"
     );
 
+    if let BaseModel::Tiny { .. } = &c.base {
+        let _ = writeln!(
+            md,
+            "**This is a tiny demo model** (well under a million parameters, pre-trained for \
+             minutes on synthetic text). It shows that the method works end to end (pre-training, \
+             NF4 double quantization, QLoRA, evaluation with the studies' metrics); its letters \
+             and regimens are not clinically usable, and its numbers say nothing about real \
+             LLaMA models or real patients. Run stages 4-6 on a real checkpoint with \
+             `--model DIR --tokenizer FILE`.\n"
+        );
+    }
     let _ = writeln!(md, "## Configuration\n");
     let _ = writeln!(md, "| setting | value |\n| --- | --- |");
     let _ = writeln!(md, "| seed | {} |", c.seed);

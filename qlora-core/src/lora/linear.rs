@@ -391,6 +391,60 @@ impl<B: Backend> LoraLinear<B> {
     fn device(&self) -> B::Device {
         self.base.device()
     }
+
+    /// Makes the dense base weight (and bias) trainable (`true`: they require a gradient, so
+    /// the trainer updates them, as full-parameter training needs) or frozen again (`false`,
+    /// the LoRA default). The adapter, if any, stays trainable either way.
+    ///
+    /// Only meaningful on an autodiff backend (elsewhere nothing requires a gradient).
+    ///
+    /// # Errors
+    ///
+    /// [`LoraError::InvalidConfig`] (field `base`) when asked to train an NF4 base: 4-bit
+    /// codes cannot take gradient updates; train in full precision, then quantize.
+    ///
+    /// ```
+    /// use burn::tensor::{Tensor, TensorData};
+    /// use burn_autodiff::Autodiff;
+    /// use burn_ndarray::NdArray;
+    /// use qlora_core::{LoraLinear, QuantConfig};
+    ///
+    /// type B = Autodiff<NdArray<f32>>;
+    /// let dev = Default::default();
+    /// let w = Tensor::<B, 2>::from_data(TensorData::new(vec![0.5f32; 64 * 2], [2, 64]), &dev);
+    /// let layer = LoraLinear::dense(w.clone(), None).set_base_trainable(true).unwrap();
+    /// assert_eq!(qlora_core::train::trainable_params(&layer).len(), 1);
+    /// let frozen = layer.set_base_trainable(false).unwrap();
+    /// assert!(qlora_core::train::trainable_params(&frozen).is_empty());
+    /// let nf4 = LoraLinear::nf4(w, None, QuantConfig::default()).unwrap();
+    /// assert!(nf4.set_base_trainable(true).is_err());
+    /// ```
+    pub fn set_base_trainable(mut self, trainable: bool) -> Result<Self, LoraError> {
+        self.base = match self.base {
+            FrozenBase::Dense(d) => FrozenBase::Dense(DenseBase {
+                weight: d.weight.set_require_grad(trainable),
+                bias: d.bias.map(|b| b.set_require_grad(trainable)),
+            }),
+            FrozenBase::Nf4(_) if trainable => {
+                return Err(LoraError::InvalidConfig {
+                    field: "base",
+                    reason: "an NF4 (4-bit) base cannot be trained; train the dense weights, \
+                             then quantize"
+                        .into(),
+                })
+            }
+            nf4 @ FrozenBase::Nf4(_) => nf4,
+        };
+        Ok(self)
+    }
+
+    /// Whether the base weight requires a gradient (see [`LoraLinear::set_base_trainable`]).
+    pub fn is_base_trainable(&self) -> bool {
+        match &self.base {
+            FrozenBase::Dense(d) => d.weight.is_require_grad(),
+            FrozenBase::Nf4(_) => false,
+        }
+    }
 }
 
 /// The bound of `kaiming_uniform_(a=sqrt(5))` for `fan_in` inputs: `gain·sqrt(3/fan_in)` with
@@ -636,6 +690,62 @@ mod tests {
             .forward(x)
             .into_data()
             .assert_approx_eq::<f32>(&y.into_data(), Tolerance::absolute(1e-4));
+    }
+
+    #[test]
+    fn trainable_dense_base_gets_gradients_and_can_be_frozen_again() {
+        type AB = TestAutodiffBackend;
+        let w = tensor::<AB, 2>(det(4 * 3, 0.3), [4, 3]);
+        let bias = tensor::<AB, 1>(det(4, 0.9), [4]);
+        let layer = LoraLinear::dense(w, Some(bias))
+            .with_lora_weights(
+                tensor(det(2 * 3, 0.7), [2, 3]),
+                tensor(det(4 * 2, 0.4), [4, 2]),
+                2.0,
+                0.0,
+            )
+            .unwrap()
+            .set_base_trainable(true)
+            .unwrap();
+        assert!(layer.is_base_trainable());
+        let x = tensor::<AB, 2>(det(5 * 3, 0.8), [5, 3]);
+        let grads = layer.forward(x.clone()).sum().backward();
+        let FrozenBase::Dense(d) = &layer.base else {
+            panic!("dense base expected")
+        };
+        // d(sum(x Wᵀ + b))/dW = 1ᵀ x: every row equals the column sums of x.
+        let gw = d.weight.grad(&grads).expect("grad of W");
+        let col: Vec<f32> = x.inner().sum_dim(0).into_data().to_vec().unwrap();
+        let expected: Vec<f32> = (0..4).flat_map(|_| col.clone()).collect();
+        gw.into_data().assert_approx_eq::<f32>(
+            &TensorData::new(expected, [4, 3]),
+            Tolerance::absolute(1e-5),
+        );
+        let gb: Vec<f32> = d
+            .bias
+            .as_ref()
+            .unwrap()
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(gb, vec![5.0; 4]);
+        assert!(layer.adapter().unwrap().lora_a.grad(&grads).is_some());
+        let names: Vec<String> = crate::train::trainable_params(&layer).into_keys().collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        let frozen = layer.set_base_trainable(false).unwrap();
+        assert!(!frozen.is_base_trainable());
+        assert_eq!(crate::train::trainable_params(&frozen).len(), 2);
+    }
+
+    #[test]
+    fn nf4_base_refuses_to_train() {
+        let w = tensor::<TestAutodiffBackend, 2>(det(2 * 64, 0.37), [2, 64]);
+        let layer = LoraLinear::nf4(w, None, QuantConfig::default()).unwrap();
+        let e = layer.clone().set_base_trainable(true).unwrap_err();
+        assert!(e.to_string().contains("NF4"), "{e}");
+        assert!(!layer.set_base_trainable(false).unwrap().is_base_trainable());
     }
 
     #[test]

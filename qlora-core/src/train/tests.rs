@@ -393,3 +393,53 @@ fn paged_checkpoint_resumes_exactly_and_is_interchangeable_with_adamw() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&full_dir).unwrap();
 }
+
+#[test]
+fn adamw8bit_trains_and_resumes_exactly() {
+    let _guard = serial();
+    let d = data();
+    // min_8bit_size 40: the 44-element head.lora_b gets 8-bit state, the 32-element
+    // matrices keep f32 state (bitsandbytes' rule, with a threshold the toy can reach).
+    let eight = |mut c: TrainConfig| {
+        c.optimizer = crate::OptimizerKind::AdamW8bit { min_8bit_size: 40 };
+        c
+    };
+    let mut losses = Vec::new();
+    let mut t =
+        Trainer::<AB, _>::new(toy(1, 0.0, 1.0), no_save(eight(config(30, 4, 1))), None).unwrap();
+    t.train(&d, |m| losses.push(m.loss)).unwrap();
+    let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+    let last: f64 = losses[27..].iter().sum::<f64>() / 3.0;
+    assert!(last < 0.8 * first, "loss {first} -> {last}");
+
+    let full_dir = tmp_dir("8bit-full");
+    let mut full =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), eight(config(6, 3, 2)), full_dir.clone())
+            .unwrap();
+    full.train(&d, |_| {}).unwrap();
+    let dir = tmp_dir("8bit-killed");
+    let mut first =
+        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), eight(config(6, 3, 2)), dir.clone()).unwrap();
+    first.train_until(&d, 3, |_| {}).unwrap();
+    drop(first);
+    // The checkpoint holds u8 codes for the 8-bit parameter.
+    let opt = crate::load_tensors(&dir.join("checkpoint-00000002/optimizer.safetensors")).unwrap();
+    assert_eq!(
+        opt["head.lora.lora_b.state1"].dtype,
+        burn::tensor::DType::U8
+    );
+    assert!(opt.contains_key("l1.lora.lora_a.exp_avg"));
+    let mut resumed =
+        Trainer::<AB, _>::resume(toy(99, 0.1, 1.0), eight(config(6, 3, 2)), dir.clone()).unwrap();
+    assert_eq!(resumed.step(), 2);
+    resumed.train(&d, |_| {}).unwrap();
+    assert_eq!(
+        bits(&resumed.adapter_tensors()),
+        bits(&full.adapter_tensors())
+    );
+    // A 32-bit optimizer cannot resume 8-bit state: a clear error naming the tensor.
+    let e = Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), config(6, 3, 2), dir.clone()).unwrap_err();
+    assert!(e.to_string().contains("head.lora.lora_b.exp_avg"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&full_dir).unwrap();
+}
