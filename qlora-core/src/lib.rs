@@ -33,6 +33,8 @@ pub use train::{
     Trainer, IGNORE_INDEX,
 };
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod double_quant;
 mod error;
 mod nf4;
