@@ -11,7 +11,9 @@
 //!   for paediatric and skull-base tumours; brachytherapy for LDR prostate and cervix),
 //! - the letter from the report (its template variant is the report's).
 //!
-//! Texts are English or German (25% German by default) from several templates.
+//! Texts are English or German (25% German by default) from three report and three letter
+//! templates per language, with the regimen in prose or chart notation ("60 Gy/30 fx"), an
+//! ECOG performance status, and about one course in ten interrupted for a few days.
 //!
 //! Sources of the regimen table: prostate 60 Gy/20 fx (CHHiP, Dearnaley 2016), 78 Gy/39 fx
 //! with ADT (CHHiP control arm; RTOG 9408 for ADT), LDR I-125 145 Gy (ABS consensus);
@@ -692,6 +694,47 @@ fn regimen_text(ind: &Indication, lang: Language) -> String {
     s
 }
 
+/// The regimen in the short notation of treatment charts ("60 Gy/30 fx, IMRT"), as one of
+/// the ways reports write it; answers always use [`regimen_text`].
+fn regimen_short(ind: &Indication, lang: Language) -> String {
+    let mut s = if ind.technique == T::LdrBrachytherapy {
+        format!(
+            "{} Gy, {}",
+            fmt_gy(ind.total, lang),
+            technique_name(ind.technique, lang)
+        )
+    } else {
+        let tech = if ind.boost.is_some() {
+            "IMRT"
+        } else {
+            technique_name(ind.technique, lang)
+        };
+        if ind.fractions == 1 {
+            format!("{} Gy x 1, {tech}", fmt_gy(ind.total, lang))
+        } else {
+            format!(
+                "{} Gy/{} fx, {tech}",
+                fmt_gy(ind.total, lang),
+                ind.fractions
+            )
+        }
+    };
+    if let Some((bt, bn, btech)) = ind.boost {
+        s.push_str(&format!(
+            " + {} boost {bn} x {} Gy",
+            technique_name(btech, lang),
+            fmt_gy(bt / f64::from(bn), lang)
+        ));
+    }
+    if let Some(c) = ind.concurrent {
+        s.push_str(&format!(
+            " + {}",
+            if lang == Language::En { c.0 } else { c.1 }
+        ));
+    }
+    s
+}
+
 fn modality_of(ind: &Indication) -> Modality {
     // External beam with a brachytherapy boost (cervix) counts as brachytherapy, the
     // distinguishing modality of the course.
@@ -746,37 +789,82 @@ fn make_case(rng: &mut ChaCha8Rng, site: &Site, lang: Language, id: String) -> C
     let start = 19_723 + rng.random_range(0..700i64); // from 2024-01-01
     let n = i64::from(ind.fractions.max(1));
     let end = start + (n - 1) / 5 * 7 + (n - 1) % 5;
-    let (start_s, end_s) = (fmt_date(start, lang), fmt_date(end, lang));
+    let start_s = fmt_date(start, lang);
     let follow = rng.random_range(0..3usize);
     let follow_weeks = [6, 8, 12][follow];
-    let variant = rng.random_range(0..2usize);
+    let variant = rng.random_range(0..3usize);
     let tox = l(site.toxicity);
+    let ecog = [0u32, 0, 1, 1, 2][rng.random_range(0..5usize)];
+    // About one course in ten is interrupted for a few days and then completed.
+    let interruption = rng.random_bool(0.1).then(|| {
+        let reasons = [
+            ("machine maintenance", "Gerätewartung"),
+            ("a public holiday", "Feiertag"),
+            ("an intercurrent infection", "interkurrenter Infekt"),
+        ];
+        (
+            rng.random_range(2..=5i64),
+            l(reasons[rng.random_range(0..reasons.len())]),
+        )
+    });
+    let end = end + interruption.map_or(0, |(days, _)| days);
+    let end_s = fmt_date(end, lang);
+    let (course_note, letter_course) = match (lang, interruption) {
+        (Language::En, None) => (
+            "completed as planned".to_string(),
+            "Treatment was completed as planned.".to_string(),
+        ),
+        (Language::De, None) => (
+            "planmäßig abgeschlossen".to_string(),
+            "Die Behandlung wurde planmäßig abgeschlossen.".to_string(),
+        ),
+        (Language::En, Some((days, why))) => (
+            format!("interrupted for {days} days ({why}), then completed"),
+            format!("Treatment was interrupted for {days} days because of {why} and then completed."),
+        ),
+        (Language::De, Some((days, why))) => (
+            format!("Unterbrechung für {days} Tage ({why}), dann abgeschlossen"),
+            format!("Die Behandlung wurde für {days} Tage unterbrochen (Grund: {why}) und danach abgeschlossen."),
+        ),
+    };
     let report = match (lang, variant) {
         (Language::En, 0) => format!(
-            "RADIOTHERAPY SUMMARY\nPatient: {age}-year-old {person}\nDiagnosis: {diagnosis} ({icd10})\nHistology: {}\nStage: {}\nTreatment: {regimen}\nCourse: {start_s} to {end_s}, completed as planned\nToxicity: {tox}\nFollow-up: clinical review in {follow_weeks} weeks",
+            "RADIOTHERAPY SUMMARY\nPatient: {age}-year-old {person}, ECOG {ecog}\nDiagnosis: {diagnosis} ({icd10})\nHistology: {}\nStage: {}\nTreatment: {regimen}\nCourse: {start_s} to {end_s}, {course_note}\nToxicity: {tox}\nFollow-up: clinical review in {follow_weeks} weeks",
+            l(site.histology), l(ind.when)),
+        (Language::En, 1) => format!(
+            "Summary of radiotherapy. {age}-year-old {person} (ECOG {ecog}), {diagnosis}, ICD-10 {icd10}; {}; {}. Regimen: {regimen}. Treated from {start_s} until {end_s}, {course_note}. Acute toxicity: {tox}. Plan: follow-up in {follow_weeks} weeks.",
             l(site.histology), l(ind.when)),
         (Language::En, _) => format!(
-            "Summary of radiotherapy. {age}-year-old {person}, {diagnosis}, ICD-10 {icd10}; {}; {}. Regimen: {regimen}. Treated from {start_s} until {end_s} without interruption. Acute toxicity: {tox}. Plan: follow-up in {follow_weeks} weeks.",
-            l(site.histology), l(ind.when)),
+            "End-of-treatment note\n- Dx: {diagnosis}, {} [{icd10}]\n- Indication: {}\n- RT: {}\n- Dates: {start_s} - {end_s} ({course_note})\n- Performance status: ECOG {ecog}\n- Acute effects: {tox}\n- Next visit: {follow_weeks} weeks",
+            l(site.histology), l(ind.when), regimen_short(ind, lang)),
         (Language::De, 0) => format!(
-            "STRAHLENTHERAPIE-ZUSAMMENFASSUNG\n{person}, {age} Jahre\nDiagnose: {diagnosis} ({icd10})\nHistologie: {}\nStadium: {}\nTherapie: {regimen}\nZeitraum: {start_s} bis {end_s}, planmäßig abgeschlossen\nToxizität: {tox}\nNachsorge: Kontrolle in {follow_weeks} Wochen",
+            "STRAHLENTHERAPIE-ZUSAMMENFASSUNG\n{person}, {age} Jahre, ECOG {ecog}\nDiagnose: {diagnosis} ({icd10})\nHistologie: {}\nStadium: {}\nTherapie: {regimen}\nZeitraum: {start_s} bis {end_s}, {course_note}\nToxizität: {tox}\nNachsorge: Kontrolle in {follow_weeks} Wochen",
+            l(site.histology), l(ind.when)),
+        (Language::De, 1) => format!(
+            "Zusammenfassung der Strahlentherapie. {person}, {age} Jahre (ECOG {ecog}), {diagnosis}, ICD-10 {icd10}; {}; {}. Schema: {regimen}. Bestrahlung vom {start_s} bis {end_s}, {course_note}. Akuttoxizität: {tox}. Procedere: Nachsorge in {follow_weeks} Wochen.",
             l(site.histology), l(ind.when)),
         (Language::De, _) => format!(
-            "Zusammenfassung der Strahlentherapie. {person}, {age} Jahre, {diagnosis}, ICD-10 {icd10}; {}; {}. Schema: {regimen}. Bestrahlung vom {start_s} bis {end_s} ohne Unterbrechung. Akuttoxizität: {tox}. Procedere: Nachsorge in {follow_weeks} Wochen.",
-            l(site.histology), l(ind.when)),
+            "Abschlussbericht Strahlentherapie\n- Diagnose: {diagnosis}, {} [{icd10}]\n- Indikation: {}\n- RT: {}\n- Zeitraum: {start_s} - {end_s} ({course_note})\n- Allgemeinzustand: ECOG {ecog}\n- Akute Nebenwirkungen: {tox}\n- Nächster Termin: in {follow_weeks} Wochen",
+            l(site.histology), l(ind.when), regimen_short(ind, lang)),
     };
     let letter = match (lang, variant) {
         (Language::En, 0) => format!(
-            "Dear colleague,\n\nwe report on your patient, a {age}-year-old {person} with {diagnosis} ({}, {}). Between {start_s} and {end_s} we delivered {regimen}. Treatment was completed as planned. The patient experienced {tox}. We will see the patient again in {follow_weeks} weeks and will keep you informed.\n\nKind regards",
+            "Dear colleague,\n\nwe report on your patient, a {age}-year-old {person} with {diagnosis} ({}, {}). Between {start_s} and {end_s} we delivered {regimen}. {letter_course} The patient experienced {tox}. We will see the patient again in {follow_weeks} weeks and will keep you informed.\n\nKind regards",
             l(site.histology), l(ind.when)),
-        (Language::En, _) => format!(
-            "Dear colleague,\n\nthank you for referring your patient with {diagnosis}. Radiotherapy ({regimen}) was given from {start_s} to {end_s} without interruption. Acute side effects were limited to {tox}. A follow-up visit is scheduled in {follow_weeks} weeks.\n\nYours sincerely",
+        (Language::En, 1) => format!(
+            "Dear colleague,\n\nthank you for referring your patient with {diagnosis}. Radiotherapy ({regimen}) was given from {start_s} to {end_s}. {letter_course} Acute side effects were limited to {tox}. A follow-up visit is scheduled in {follow_weeks} weeks.\n\nYours sincerely",
             ),
-        (Language::De, 0) => format!(
-            "Sehr geehrte Kollegin, sehr geehrter Kollege,\n\nwir berichten über Ihre(n) {person}, {age} Jahre, mit {diagnosis} ({}, {}). Vom {start_s} bis {end_s} erfolgte eine Strahlentherapie: {regimen}. Die Behandlung wurde planmäßig abgeschlossen. An Nebenwirkungen trat {tox} auf. Eine Kontrolle ist in {follow_weeks} Wochen vorgesehen.\n\nMit freundlichen Grüßen",
+        (Language::En, _) => format!(
+            "Dear Dr. colleague,\n\nyour {age}-year-old patient with {diagnosis} ({}) has finished radiotherapy. Indication: {}. We gave {regimen} between {start_s} and {end_s}. {letter_course} General condition at the end of treatment: ECOG {ecog}. Side effects: {tox}. Please see the patient in {follow_weeks} weeks; we will report again after the first follow-up.\n\nBest regards",
             l(site.histology), l(ind.when)),
+        (Language::De, 0) => format!(
+            "Sehr geehrte Kollegin, sehr geehrter Kollege,\n\nwir berichten über Ihre(n) {person}, {age} Jahre, mit {diagnosis} ({}, {}). Vom {start_s} bis {end_s} erfolgte eine Strahlentherapie: {regimen}. {letter_course} An Nebenwirkungen trat {tox} auf. Eine Kontrolle ist in {follow_weeks} Wochen vorgesehen.\n\nMit freundlichen Grüßen",
+            l(site.histology), l(ind.when)),
+        (Language::De, 1) => format!(
+            "Sehr geehrte Kollegin, sehr geehrter Kollege,\n\nvielen Dank für die Zuweisung Ihrer/Ihres {person} mit {diagnosis}. Die Strahlentherapie ({regimen}) erfolgte vom {start_s} bis {end_s}. {letter_course} Akut zeigte sich {tox}. Die Nachsorge ist in {follow_weeks} Wochen geplant.\n\nMit freundlichen Grüßen"),
         (Language::De, _) => format!(
-            "Sehr geehrte Kollegin, sehr geehrter Kollege,\n\nvielen Dank für die Zuweisung Ihrer/Ihres {person} mit {diagnosis}. Die Strahlentherapie ({regimen}) erfolgte vom {start_s} bis {end_s} ohne Unterbrechung. Akut zeigte sich {tox}. Die Nachsorge ist in {follow_weeks} Wochen geplant.\n\nMit freundlichen Grüßen"),
+            "Liebe Kollegin, lieber Kollege,\n\nIhr(e) {person} ({age} Jahre) mit {diagnosis} ({}) hat die Strahlentherapie beendet. Indikation: {}. Durchgeführt wurde {regimen} vom {start_s} bis {end_s}. {letter_course} Allgemeinzustand bei Abschluss: ECOG {ecog}. Nebenwirkungen: {tox}. Wir bitten um Wiedervorstellung in {follow_weeks} Wochen.\n\nMit kollegialen Grüßen",
+            l(site.histology), l(ind.when)),
     };
     Case {
         id,
@@ -835,6 +923,47 @@ mod tests {
             let val = (c.regimen.clone(), c.modality, c.icd10.clone());
             if let Some(prev) = seen.insert(key.clone(), val.clone()) {
                 assert_eq!(prev, val, "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn texts_vary_and_chart_notation_parses_like_prose() {
+        let cases = generate_cases(
+            &SynthConfig {
+                seed: 11,
+                german_fraction: 0.5,
+            },
+            600,
+        );
+        let count = |needle: &str| cases.iter().filter(|c| c.report.contains(needle)).count();
+        for needle in [
+            "RADIOTHERAPY SUMMARY",
+            "Summary of radiotherapy",
+            "End-of-treatment note",
+            "STRAHLENTHERAPIE-ZUSAMMENFASSUNG",
+            "Zusammenfassung der Strahlentherapie",
+            "Abschlussbericht Strahlentherapie",
+        ] {
+            assert!(count(needle) > 30, "{needle}: {}", count(needle));
+        }
+        let interrupted = count("interrupted for") + count("Unterbrechung für");
+        assert!((20..=110).contains(&interrupted), "{interrupted}");
+        for site in SITES {
+            for ind in site.indications {
+                for lang in [Language::En, Language::De] {
+                    let (prose, chart) = (
+                        Regimen::parse(&regimen_text(ind, lang)),
+                        Regimen::parse(&regimen_short(ind, lang)),
+                    );
+                    assert_eq!(prose.course, chart.course, "{}", regimen_short(ind, lang));
+                    assert_eq!(
+                        prose.technique,
+                        chart.technique,
+                        "{}",
+                        regimen_short(ind, lang)
+                    );
+                }
             }
         }
     }
