@@ -5,3 +5,4 @@
 pub mod demo;
 pub mod device;
 pub mod evaluate;
+pub mod finetune;

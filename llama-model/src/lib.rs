@@ -11,7 +11,9 @@
 //! - [`tokenizer`]: [`LlamaTokenizer`] and [`ChatTemplate`]s.
 //! - [`peft`]: PEFT adapter directories ([`load_adapter`], [`save_adapter`]); [`merge`]:
 //!   [`Llama::merge_lora`] / [`merge_adapter`] fold adapters into a full-precision model.
-//! - [`init`]: [`RandomInit`] for models trained from scratch.
+//! - [`init`]: [`RandomInit`] for models trained from scratch; [`preset`]: [`ModelPreset`]
+//!   shapes of public checkpoints ([`LlamaConfig::preset`]) for random models at real size.
+//! - [`memory`]: [`estimate_training_memory`] of a fine-tuning run, before loading weights.
 #![warn(missing_docs)]
 
 pub mod attention;
@@ -22,6 +24,7 @@ pub mod generate;
 pub mod hf;
 pub mod init;
 pub mod kv_cache;
+pub mod memory;
 pub mod merge;
 pub mod mlp;
 pub mod model;
@@ -42,6 +45,7 @@ pub use hf::save::{
 };
 pub use init::RandomInit;
 pub use kv_cache::KvCache;
+pub use memory::{estimate_training_memory, MemoryEstimate, TrainingPlan};
 pub use merge::merge_adapter;
 pub use model::{Llama, LlamaInput, TrainMode, WeightSource};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};

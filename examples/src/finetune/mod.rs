@@ -1,0 +1,429 @@
+//! The `finetune` program: QLoRA (or LoRA) fine-tuning of a LLaMA checkpoint on one of the
+//! four radiation-oncology tasks or on pre-tokenized data.
+//!
+//! [`run`] composes the libraries, in this order, so that bad input fails before the
+//! expensive parts:
+//!
+//! 1. flags ([`args`]), `config.json`, the adapter settings (`--init-adapter` or `--lora-*`);
+//! 2. data ([`data`]): read, tokenized, checked against the vocabulary and `--max-seq-len`;
+//! 3. the memory estimate ([`budget`], llama-model's `estimate_training_memory`) against
+//!    `--memory-budget`, before any weight is read;
+//! 4. the base model ([`base`]) and its adapter on the autodiff backend (with or without
+//!    gradient checkpointing), qlora-core's [`Trainer`] (writing `metrics.jsonl` and
+//!    `checkpoint-NNNNNNNN/`), eval-loss lines ([`eval`], [`metrics`]);
+//! 5. the PEFT adapter (`adapter_config.json` + `adapter_model.safetensors`) in `--output`.
+
+pub mod args;
+pub mod base;
+pub mod budget;
+pub mod data;
+pub mod eval;
+pub mod metrics;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn_ndarray::NdArray;
+use indicatif::{ProgressBar, ProgressStyle};
+use llama_model::{
+    estimate_training_memory, save_adapter, AdapterConfig, ChatTemplate, LlamaConfig,
+    LlamaTokenizer, MemoryEstimate,
+};
+use qlora_core::train::{TrainConfig, TrainError, Trainer};
+use qlora_core::{
+    with_autodiff, AdamWConfig, AutodiffRun, CheckpointingBackend, LoraConfig, LrSchedule,
+    OptimizerKind,
+};
+
+pub use args::{ChatTemplateArg, FinetuneArgs, OptimizerArg, ScheduleArg, TaskArg};
+pub use data::{Dataset, PromptFormat};
+
+use metrics::METRICS_FILE;
+
+/// The CPU backend the model runs on (the autodiff wrapper is chosen per run).
+type Cpu = NdArray<f32>;
+
+/// What a finished invocation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Optimizer step the invocation started at (0, or the resumed checkpoint's).
+    pub start_step: u64,
+    /// Optimizer step it ended at.
+    pub end_step: u64,
+    /// Steps of the whole run.
+    pub total_steps: u64,
+    /// Loss of the first and of the last step of this invocation.
+    pub losses: Option<(f64, f64)>,
+    /// The last eval loss computed in this invocation.
+    pub eval_loss: Option<f64>,
+    /// The memory estimate of the run.
+    pub memory: MemoryEstimate,
+    /// Wall-clock seconds of training (model loading excluded).
+    pub train_seconds: f64,
+}
+
+/// The checkpoint directory `--resume DIR` names: DIR itself when it holds
+/// `trainer_state.json`, else its newest complete `checkpoint-N` subdirectory.
+pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
+    if dir.join("trainer_state.json").is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| format!("--resume {}", dir.display()))?;
+    let best = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
+            e.path()
+                .join("trainer_state.json")
+                .is_file()
+                .then(|| (n, e.path()))
+        })
+        .max_by_key(|(n, _)| *n);
+    match best {
+        Some((_, p)) => Ok(p),
+        None => bail!(
+            "--resume {}: no checkpoint (a checkpoint-NNNNNNNN directory with \
+             trainer_state.json) in it",
+            dir.display()
+        ),
+    }
+}
+
+/// Refuses an output directory that already holds a run, unless it is being resumed.
+fn prepare_output(args: &FinetuneArgs) -> Result<()> {
+    let out = &args.output;
+    if args.resume.is_none() && out.is_dir() {
+        let holds_run = out.join(METRICS_FILE).exists()
+            || std::fs::read_dir(out)
+                .with_context(|| format!("--output {}", out.display()))?
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"));
+        if holds_run {
+            bail!(
+                "--output {}: already holds a run (metrics.jsonl or checkpoint-*); pass \
+                 --resume {} to continue it, or choose another directory",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("--output {}", out.display()))
+}
+
+fn tokenizer_path(args: &FinetuneArgs) -> PathBuf {
+    args.tokenizer
+        .clone()
+        .unwrap_or_else(|| args.model.join("tokenizer.json"))
+}
+
+/// The prompt format of `--chat-template` for `tok`.
+fn prompt_format(
+    args: &FinetuneArgs,
+    tok: &LlamaTokenizer,
+    cfg: &LlamaConfig,
+) -> Result<PromptFormat> {
+    Ok(match args.chat_template {
+        ChatTemplateArg::Auto => PromptFormat::Chat(tok.template().clone()),
+        ChatTemplateArg::Llama2 => PromptFormat::Chat(ChatTemplate::Llama2),
+        ChatTemplateArg::Llama3 => PromptFormat::Chat(ChatTemplate::Llama3),
+        ChatTemplateArg::None => {
+            let eos = cfg
+                .eos_token_ids
+                .first()
+                .copied()
+                .or_else(|| tok.stop_ids().first().copied())
+                .context("--chat-template none: config.json names no eos_token_id and the tokenizer has no </s> or <|end_of_text|>")?;
+            PromptFormat::Plain { eos }
+        }
+    })
+}
+
+/// Reads and tokenizes one data file for the task of `args`.
+fn load_data(args: &FinetuneArgs, path: &Path, cfg: &LlamaConfig) -> Result<Dataset> {
+    let data = match args.task.task() {
+        None => data::read_token_data(path)?,
+        Some(task) => {
+            let tp = tokenizer_path(args);
+            let tok = LlamaTokenizer::from_file(&tp).with_context(|| {
+                format!(
+                    "--task {} needs a tokenizer: reading {} (pass --tokenizer FILE)",
+                    task,
+                    tp.display()
+                )
+            })?;
+            let format = prompt_format(args, &tok, cfg)?;
+            data::read_task_data(path, task, &tok, &format)?
+        }
+    };
+    data.check(cfg.vocab_size, args.max_seq_len)?;
+    Ok(data)
+}
+
+fn optimizer_kind(arg: OptimizerArg, device_budget: Option<u64>) -> OptimizerKind {
+    match arg {
+        OptimizerArg::Adamw => OptimizerKind::AdamW,
+        OptimizerArg::PagedAdamw => OptimizerKind::PagedAdamW {
+            device_budget_bytes: device_budget.unwrap_or(u64::MAX),
+        },
+        OptimizerArg::Adamw8bit => OptimizerKind::adamw8bit(),
+    }
+}
+
+/// Everything the training part of a run needs, resolved.
+struct Job {
+    args: FinetuneArgs,
+    lora: LoraConfig,
+    adapter: AdapterConfig,
+    train: Dataset,
+    eval: Option<Dataset>,
+    config: TrainConfig,
+    resume: Option<PathBuf>,
+    memory: MemoryEstimate,
+}
+
+/// Runs `finetune` with parsed flags.
+///
+/// # Errors
+///
+/// Bad flags, unreadable or malformed data (naming file, line and field), a run that does
+/// not fit `--memory-budget`, a model that does not load, a non-finite loss (naming the step;
+/// the checkpoints written before it are left as they are).
+pub fn run(args: &FinetuneArgs) -> Result<Summary> {
+    args.validate()?;
+    let cfg_path = args.model.join("config.json");
+    let cfg = LlamaConfig::from_file(&cfg_path)
+        .with_context(|| format!("--model {}", args.model.display()))?;
+    let lora = match &args.init_adapter {
+        Some(dir) => base::lora_of(&base::read_adapter_config(dir)?)
+            .with_context(|| format!("--init-adapter {}", dir.display()))?,
+        None => args.lora_config()?,
+    };
+    let adapter = base::adapter_config(&lora, &args.model);
+
+    let train = load_data(args, &args.data, &cfg)?;
+    let eval = match &args.eval {
+        Some(p) => Some(load_data(args, p, &cfg)?),
+        None => None,
+    };
+
+    let seq_len = train
+        .max_len()
+        .max(eval.as_ref().map_or(0, Dataset::max_len));
+    let plan = budget::training_plan(
+        &cfg,
+        args.four_bit(),
+        !args.no_double_quant,
+        &lora,
+        args.optimizer,
+        args.batch_size,
+        seq_len,
+        args.gradient_checkpointing,
+    );
+    let memory = estimate_training_memory(&cfg, &plan);
+    log::info!("memory estimate: {memory}");
+    let device_budget = match args.memory_budget {
+        Some(b) => Some(budget::check_budget(&memory, b, args.optimizer)?),
+        None => None,
+    };
+
+    prepare_output(args)?;
+    let resume = args.resume.as_deref().map(find_checkpoint).transpose()?;
+
+    let steps = args.total_steps(train.examples.len());
+    let config = TrainConfig {
+        steps,
+        batch_size: args.batch_size,
+        grad_accum: args.grad_accum,
+        max_seq_len: args.max_seq_len,
+        max_grad_norm: args.clip(),
+        schedule: LrSchedule {
+            kind: args.schedule.into(),
+            lr: args.lr,
+            warmup_steps: args.warmup,
+            total_steps: steps,
+        },
+        adamw: AdamWConfig {
+            weight_decay: args.weight_decay,
+            ..AdamWConfig::default()
+        },
+        seed: args.seed,
+        shuffle: !args.no_shuffle,
+        save_every: args.save_every,
+        pad_id: cfg
+            .pad_token_id
+            .filter(|&p| (p as usize) < cfg.vocab_size)
+            .unwrap_or(0),
+        optimizer: optimizer_kind(args.optimizer, device_budget),
+        gradient_checkpointing: args.gradient_checkpointing,
+    };
+    let job = Job {
+        args: args.clone(),
+        lora,
+        adapter,
+        train,
+        eval,
+        config,
+        resume,
+        memory,
+    };
+    with_autodiff::<Cpu, _>(args.gradient_checkpointing, job)
+}
+
+fn progress(args: &FinetuneArgs, total: u64, start: u64) -> ProgressBar {
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(start);
+    bar
+}
+
+impl Job {
+    /// The message of a trainer error, with file/line for bad examples and the last good
+    /// checkpoint for a non-finite loss.
+    fn explain(&self, e: TrainError) -> anyhow::Error {
+        let out = &self.args.output;
+        match e {
+            TrainError::NonFiniteLoss { step, loss } => {
+                let last = find_checkpoint(out)
+                    .map(|p| format!("the last good checkpoint {} is left as it was", p.display()))
+                    .unwrap_or_else(|_| "no checkpoint was written before it".into());
+                anyhow::anyhow!(
+                    "step {} of {}: loss or gradient norm is {loss} (not finite); training \
+                     stopped before the update; {last} (try a lower --lr or --max-grad-norm)",
+                    step + 1,
+                    self.config.steps
+                )
+            }
+            TrainError::AllLabelsMasked { step } => anyhow::anyhow!(
+                "step {}: every label of the step's examples is -100 in {}; nothing to learn",
+                step + 1,
+                self.train.path.display()
+            ),
+            TrainError::BadExample { index, reason } => anyhow::anyhow!(
+                "{}:{}: {reason}",
+                self.train.path.display(),
+                self.train.lines.get(index).copied().unwrap_or(index + 1)
+            ),
+            other => anyhow::Error::new(other).context("training"),
+        }
+    }
+
+    fn eval_due(&self, step: u64) -> bool {
+        self.eval.is_some()
+            && step > 0
+            && (step == self.config.steps
+                || self.args.eval_every.is_some_and(|n| step.is_multiple_of(n)))
+    }
+}
+
+impl AutodiffRun<Cpu> for Job {
+    type Output = Result<Summary>;
+
+    fn run<AB>(self) -> Result<Summary>
+    where
+        AB: CheckpointingBackend<InnerBackend = Cpu>,
+    {
+        let args = &self.args;
+        let device = Default::default();
+        let t0 = Instant::now();
+        let model =
+            base::load_base::<AB>(&args.model, args.four_bit(), !args.no_double_quant, &device)?;
+        let model =
+            base::attach_adapter(model, &self.lora, args.init_adapter.as_deref(), args.seed)?;
+        log::info!("loaded {} in {:.2?}", args.model.display(), t0.elapsed());
+
+        let out = args.output.clone();
+        let metrics_path = out.join(METRICS_FILE);
+        let mut trainer = Trainer::<AB, _>::new(model, self.config.clone(), Some(out.clone()))
+            .map_err(|e| self.explain(e))?;
+        if let Some(ckpt) = &self.resume {
+            trainer
+                .load_checkpoint(ckpt)
+                .map_err(|e| self.explain(e))
+                .with_context(|| format!("--resume {}", ckpt.display()))?;
+            let source = if metrics_path.exists() {
+                metrics_path.clone()
+            } else {
+                ckpt.parent().unwrap_or(Path::new(".")).join(METRICS_FILE)
+            };
+            metrics::truncate_to_step(&source, &metrics_path, trainer.step())?;
+            log::info!("resumed {} at step {}", ckpt.display(), trainer.step());
+        }
+
+        let total = self.config.steps;
+        let start = trainer.step();
+        let stop = args
+            .stop_after
+            .map_or(total, |n| start.saturating_add(n).min(total));
+        let batch = args.batch_size;
+        let pad = self.config.pad_id;
+        let mut eval_loss = None;
+        let mut evaluate = |trainer: &Trainer<AB, _>, step: u64| -> Result<()> {
+            if let Some(eval) = &self.eval {
+                let (loss, tokens) =
+                    eval::eval_loss::<AB, _>(trainer.model(), &eval.examples, batch, pad)
+                        .map_err(|e| anyhow::anyhow!("eval on {}: {e}", eval.path.display()))?;
+                metrics::append_eval(&metrics_path, step, loss, tokens)?;
+                eval_loss = Some(loss);
+            }
+            Ok(())
+        };
+        // A run interrupted between its checkpoint and the eval of that step evaluates now.
+        if self.eval_due(start) && !metrics::has_eval(&metrics_path, start)? {
+            evaluate(&trainer, start)?;
+        }
+
+        let bar = progress(args, total, start);
+        let mut losses: Option<(f64, f64)> = None;
+        let t1 = Instant::now();
+        while trainer.step() < stop {
+            let next = match args.eval_every {
+                Some(n) if self.eval.is_some() => (trainer.step() / n + 1) * n,
+                _ => stop,
+            }
+            .min(stop);
+            trainer
+                .train_until(&self.train.examples, next, |m| {
+                    bar.set_position(m.step);
+                    bar.set_message(format!("loss {:.4} lr {:.2e}", m.loss, m.lr));
+                    losses = Some((losses.map_or(m.loss, |l| l.0), m.loss));
+                })
+                .map_err(|e| {
+                    bar.abandon();
+                    self.explain(e)
+                })?;
+            let step = trainer.step();
+            if self.eval_due(step) {
+                evaluate(&trainer, step)?;
+            }
+        }
+        bar.finish_and_clear();
+        let train_seconds = t1.elapsed().as_secs_f64();
+
+        let end = trainer.step();
+        if !out.join(format!("checkpoint-{end:08}")).is_dir() {
+            trainer.save_checkpoint().map_err(|e| self.explain(e))?;
+        }
+        save_adapter(trainer.model(), &out, &self.adapter)
+            .with_context(|| format!("writing the adapter to {}", out.display()))?;
+        Ok(Summary {
+            start_step: start,
+            end_step: end,
+            total_steps: total,
+            losses,
+            eval_loss,
+            memory: self.memory,
+            train_seconds,
+        })
+    }
+}
