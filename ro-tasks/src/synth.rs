@@ -646,7 +646,7 @@ fn regimen_text(ind: &Indication, lang: Language) -> String {
     } else {
         let (fr, single) = match lang {
             Language::En => ("fractions", "single fraction"),
-            Language::De => ("Fraktionen", "Einzelfraktion"),
+            Language::De => ("Fraktionen", "1 Fraktion"),
         };
         let frac = if ind.fractions == 1 {
             single.to_string()
