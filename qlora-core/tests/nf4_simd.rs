@@ -83,6 +83,11 @@ fn check_dequantize<T: QuantFloat>(
     let fast: Vec<T> = dequantize_nf4(packed, absmax, numel, bs).unwrap();
     prop_assert_eq!(fast.len(), reference.len());
     for (i, (x, r)) in fast.iter().zip(reference).enumerate() {
+        // NaN sign and payload are not specified (0 x inf in the partial last block may give
+        // either sign): both NaN is equal; every other value must match bit for bit.
+        if x.to_f32().is_nan() && r.is_nan() {
+            continue;
+        }
         let want = bits(T::from_f32(*r));
         prop_assert_eq!(bits(*x), want, "element {} of {}", i, numel);
     }
