@@ -102,26 +102,3 @@ impl<B: Backend> Attention<B> {
         self.o_proj.forward(out)
     }
 }
-
-impl<B: Backend> Attention<B> {
-    /// Sets whether the dense bases of q/k/v/o require a gradient (see
-    /// [`LoraLinear::set_base_trainable`]); `layer` names the projections in errors.
-    pub(crate) fn set_base_trainable(
-        mut self,
-        trainable: bool,
-        layer: &str,
-    ) -> crate::error::Result<Self> {
-        let set = |p: LoraLinear<B>, name: &str| {
-            p.set_base_trainable(trainable)
-                .map_err(|source| crate::error::LlamaError::Lora {
-                    module: format!("{layer}.self_attn.{name}"),
-                    source,
-                })
-        };
-        self.q_proj = set(self.q_proj, "q_proj")?;
-        self.k_proj = set(self.k_proj, "k_proj")?;
-        self.v_proj = set(self.v_proj, "v_proj")?;
-        self.o_proj = set(self.o_proj, "o_proj")?;
-        Ok(self)
-    }
-}

@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use qlora_core::lora::{LoraLinear, TargetModule};
 
 use crate::attention::{Attention, AttentionContext};
 use crate::kv_cache::KvCache;
@@ -44,6 +45,45 @@ impl<B: Backend> DecoderLayer<B> {
 }
 
 impl<B: Backend> DecoderLayer<B> {
+    /// The projection `t` names (`q_proj` .. `down_proj`).
+    pub(crate) fn projection(&self, t: TargetModule) -> &LoraLinear<B> {
+        match t {
+            TargetModule::QProj => &self.self_attn.q_proj,
+            TargetModule::KProj => &self.self_attn.k_proj,
+            TargetModule::VProj => &self.self_attn.v_proj,
+            TargetModule::OProj => &self.self_attn.o_proj,
+            TargetModule::GateProj => &self.mlp.gate_proj,
+            TargetModule::UpProj => &self.mlp.up_proj,
+            TargetModule::DownProj => &self.mlp.down_proj,
+        }
+    }
+
+    fn projection_mut(&mut self, t: TargetModule) -> &mut LoraLinear<B> {
+        match t {
+            TargetModule::QProj => &mut self.self_attn.q_proj,
+            TargetModule::KProj => &mut self.self_attn.k_proj,
+            TargetModule::VProj => &mut self.self_attn.v_proj,
+            TargetModule::OProj => &mut self.self_attn.o_proj,
+            TargetModule::GateProj => &mut self.mlp.gate_proj,
+            TargetModule::UpProj => &mut self.mlp.up_proj,
+            TargetModule::DownProj => &mut self.mlp.down_proj,
+        }
+    }
+
+    /// Replaces projection `t` by `f` of it, without copying its weights. On error the slot
+    /// holds a 1x1 placeholder: callers own the model and drop it with the error.
+    pub(crate) fn map_projection<E>(
+        &mut self,
+        t: TargetModule,
+        f: impl FnOnce(LoraLinear<B>) -> std::result::Result<LoraLinear<B>, E>,
+    ) -> std::result::Result<(), E> {
+        let slot = self.projection_mut(t);
+        let device = slot.base.device();
+        let placeholder = LoraLinear::dense(Tensor::zeros([1, 1], &device), None);
+        *slot = f(std::mem::replace(slot, placeholder))?;
+        Ok(())
+    }
+
     /// Sets whether every weight of the layer (projections and norms) requires a gradient;
     /// `name` (`model.layers.N`) prefixes errors.
     pub(crate) fn set_base_trainable(
@@ -51,8 +91,15 @@ impl<B: Backend> DecoderLayer<B> {
         trainable: bool,
         name: &str,
     ) -> crate::error::Result<Self> {
-        self.self_attn = self.self_attn.set_base_trainable(trainable, name)?;
-        self.mlp = self.mlp.set_base_trainable(trainable, name)?;
+        for t in TargetModule::ALL {
+            self.map_projection(t, |p| {
+                p.set_base_trainable(trainable)
+                    .map_err(|source| crate::error::LlamaError::Lora {
+                        module: format!("{name}.{}.{}", t.parent(), t.as_str()),
+                        source,
+                    })
+            })?;
+        }
         self.input_layernorm.gamma = self.input_layernorm.gamma.set_require_grad(trainable);
         self.post_attention_layernorm.gamma = self
             .post_attention_layernorm

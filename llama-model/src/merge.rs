@@ -14,7 +14,7 @@ use qlora_core::lora::{FrozenBase, LoraLinear, TargetModule};
 
 use crate::error::{LlamaError, Result};
 use crate::model::Llama;
-use crate::peft::{load_adapter, proj_mut};
+use crate::peft::load_adapter;
 
 /// Folds the adapter of one projection into a dense base and drops it; an NF4 base without
 /// adapter is dequantized. `module` names the projection in errors.
@@ -58,12 +58,7 @@ impl<B: Backend> Llama<B> {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             for t in TargetModule::ALL {
                 let module = format!("model.layers.{i}.{}.{}", t.parent(), t.as_str());
-                let slot = proj_mut(layer, t);
-                let device = slot.base.device();
-                let placeholder =
-                    LoraLinear::dense(burn::tensor::Tensor::zeros([1, 1], &device), None);
-                let lin = std::mem::replace(slot, placeholder);
-                *slot = merge_linear(lin, &module)?;
+                layer.map_projection(t, |lin| merge_linear(lin, &module))?;
             }
         }
         if let Some(head) = self.lm_head.take() {

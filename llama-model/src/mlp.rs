@@ -29,25 +29,3 @@ impl<B: Backend> Mlp<B> {
         self.down_proj.forward(gate * self.up_proj.forward(x))
     }
 }
-
-impl<B: Backend> Mlp<B> {
-    /// Sets whether the dense bases of gate/up/down require a gradient (see
-    /// [`LoraLinear::set_base_trainable`]); `layer` names the projections in errors.
-    pub(crate) fn set_base_trainable(
-        mut self,
-        trainable: bool,
-        layer: &str,
-    ) -> crate::error::Result<Self> {
-        let set = |p: LoraLinear<B>, name: &str| {
-            p.set_base_trainable(trainable)
-                .map_err(|source| crate::error::LlamaError::Lora {
-                    module: format!("{layer}.mlp.{name}"),
-                    source,
-                })
-        };
-        self.gate_proj = set(self.gate_proj, "gate_proj")?;
-        self.up_proj = set(self.up_proj, "up_proj")?;
-        self.down_proj = set(self.down_proj, "down_proj")?;
-        Ok(self)
-    }
-}

@@ -5,7 +5,7 @@ use burn::nn::{Embedding, RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use qlora_core::lora::{LoraConfig, LoraLinear, TargetModule};
+use qlora_core::lora::{LoraConfig, LoraLinear};
 use qlora_core::train::CausalLm;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -514,28 +514,17 @@ impl<B: Backend> Llama<B> {
     /// ```
     pub fn with_lora(mut self, config: &LoraConfig, seed: u64) -> Result<Self> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (i, mut layer) in std::mem::take(&mut self.layers).into_iter().enumerate() {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
             for &t in &config.targets {
-                let module = format!("model.layers.{i}.{}.{}", t.parent(), t.as_str());
-                let adapt = |p: LoraLinear<B>, rng: &mut ChaCha8Rng| {
-                    p.with_lora(config, rng)
-                        .map_err(|source| LlamaError::Lora { module, source })
-                };
-                let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
-                match t {
-                    TargetModule::QProj => a.q_proj = adapt(a.q_proj.clone(), &mut rng)?,
-                    TargetModule::KProj => a.k_proj = adapt(a.k_proj.clone(), &mut rng)?,
-                    TargetModule::VProj => a.v_proj = adapt(a.v_proj.clone(), &mut rng)?,
-                    TargetModule::OProj => a.o_proj = adapt(a.o_proj.clone(), &mut rng)?,
-                    TargetModule::GateProj => m.gate_proj = adapt(m.gate_proj.clone(), &mut rng)?,
-                    TargetModule::UpProj => m.up_proj = adapt(m.up_proj.clone(), &mut rng)?,
-                    TargetModule::DownProj => m.down_proj = adapt(m.down_proj.clone(), &mut rng)?,
-                }
+                layer.map_projection(t, |p| {
+                    p.with_lora(config, &mut rng)
+                        .map_err(|source| LlamaError::Lora {
+                            module: format!("model.layers.{i}.{}.{}", t.parent(), t.as_str()),
+                            source,
+                        })
+                })?;
             }
-            layers.push(layer);
         }
-        self.layers = layers;
         Ok(self)
     }
 }

@@ -10,10 +10,9 @@ use std::path::Path;
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use qlora_core::{lora_scaling, LoraLinear, TargetModule};
+use qlora_core::{lora_scaling, TargetModule};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::block::DecoderLayer;
 use crate::error::{LlamaError, Result};
 use crate::hf::checkpoint::Checkpoint;
 use crate::hf::save::{save_tensors_f32, write_atomic, NamedTensor};
@@ -211,33 +210,6 @@ fn key_prefix(i: usize, t: TargetModule) -> String {
     )
 }
 
-fn proj<B: Backend>(layer: &DecoderLayer<B>, t: TargetModule) -> &LoraLinear<B> {
-    match t {
-        TargetModule::QProj => &layer.self_attn.q_proj,
-        TargetModule::KProj => &layer.self_attn.k_proj,
-        TargetModule::VProj => &layer.self_attn.v_proj,
-        TargetModule::OProj => &layer.self_attn.o_proj,
-        TargetModule::GateProj => &layer.mlp.gate_proj,
-        TargetModule::UpProj => &layer.mlp.up_proj,
-        TargetModule::DownProj => &layer.mlp.down_proj,
-    }
-}
-
-pub(crate) fn proj_mut<B: Backend>(
-    layer: &mut DecoderLayer<B>,
-    t: TargetModule,
-) -> &mut LoraLinear<B> {
-    match t {
-        TargetModule::QProj => &mut layer.self_attn.q_proj,
-        TargetModule::KProj => &mut layer.self_attn.k_proj,
-        TargetModule::VProj => &mut layer.self_attn.v_proj,
-        TargetModule::OProj => &mut layer.self_attn.o_proj,
-        TargetModule::GateProj => &mut layer.mlp.gate_proj,
-        TargetModule::UpProj => &mut layer.mlp.up_proj,
-        TargetModule::DownProj => &mut layer.mlp.down_proj,
-    }
-}
-
 /// Every LoRA matrix of `model` under its peft saved name
 /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight` `[r, in]`, `lora_B`
 /// `[out, r]`), in layer order, then q, k, v, o, gate, up, down, `A` before `B`. Use it to
@@ -259,7 +231,7 @@ pub fn lora_parameters<B: Backend>(model: &Llama<B>) -> Vec<(String, &Param<Tens
     let mut out = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
         for t in TargetModule::ALL {
-            if let Some(a) = proj(layer, t).adapter() {
+            if let Some(a) = layer.projection(t).adapter() {
                 let prefix = key_prefix(i, t);
                 out.push((format!("{prefix}.lora_A.weight"), &a.lora_a));
                 out.push((format!("{prefix}.lora_B.weight"), &a.lora_b));
@@ -312,7 +284,7 @@ pub fn load_adapter<B: Backend>(mut model: Llama<B>, dir: impl AsRef<Path>) -> R
         for &t in &targets {
             let prefix = key_prefix(i, t);
             let (in_f, out_f) = {
-                let p = proj(layer, t);
+                let p = layer.projection(t);
                 (p.in_features(), p.out_features())
             };
             let a_name = format!("{prefix}.lora_A.weight");
@@ -321,14 +293,10 @@ pub fn load_adapter<B: Backend>(mut model: Llama<B>, dir: impl AsRef<Path>) -> R
             let b = weights.read_f32(&b_name, &[out_f, config.r])?;
             let a = Tensor::<B, 2>::from_data(TensorData::new(a, [config.r, in_f]), &device);
             let b = Tensor::<B, 2>::from_data(TensorData::new(b, [out_f, config.r]), &device);
-            let slot = proj_mut(layer, t);
-            let lin = std::mem::replace(
-                slot,
-                LoraLinear::dense(Tensor::zeros([1, 1], &device), None),
-            );
-            *slot = lin
-                .with_lora_weights(a, b, scaling, config.lora_dropout)
-                .map_err(|e| LlamaError::InvalidArgument(format!("{prefix}: {e}")))?;
+            layer.map_projection(t, |lin| {
+                lin.with_lora_weights(a, b, scaling, config.lora_dropout)
+                    .map_err(|e| LlamaError::InvalidArgument(format!("{prefix}: {e}")))
+            })?;
             used.insert(a_name);
             used.insert(b_name);
         }
@@ -389,7 +357,7 @@ pub fn save_adapter<B: Backend>(
     for (i, layer) in model.layers.iter().enumerate() {
         for &t in &targets {
             let prefix = key_prefix(i, t);
-            let adapter = proj(layer, t).adapter().ok_or_else(|| {
+            let adapter = layer.projection(t).adapter().ok_or_else(|| {
                 LlamaError::InvalidArgument(format!(
                     "{prefix}: targeted by the adapter config but has no LoRA adapter"
                 ))
