@@ -18,9 +18,8 @@ use std::process::{Command, Output};
 use safetensors::SafeTensors;
 use serde_json::{json, Value};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures")
-}
+mod common;
+use common::fixtures;
 
 /// Runs a program with a backtrace requested, so that a panic could not hide.
 fn run<S: AsRef<OsStr>>(exe: &str, args: &[S]) -> Output {

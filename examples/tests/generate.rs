@@ -6,42 +6,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::{f32s, fixtures, i64s, tensor};
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tools/fixtures/llama")
-        .join(name)
-}
-
-/// Minimal safetensors reader: (shape, raw bytes) of `key`.
-fn tensor(path: &Path, key: &str) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let info = &header[key];
-    let shape = info["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
-    let off = info["data_offsets"].as_array().unwrap();
-    let (a, b) = (
-        off[0].as_u64().unwrap() as usize,
-        off[1].as_u64().unwrap() as usize,
-    );
-    (shape, bytes[8 + n + a..8 + n + b].to_vec())
-}
-
-fn i64s(b: &[u8]) -> Vec<i64> {
-    b.chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
+    fixtures().join("llama").join(name)
 }
 
 fn generate(args: &[&str]) -> std::process::Output {

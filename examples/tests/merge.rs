@@ -3,46 +3,13 @@
 //! `generate --dump-logits`) and peft's merged logits; bad input fails with one clear message
 //! and leaves no output behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures")
-}
-
-/// (shape, f32 or i64-as-f32 values) of `key` in a safetensors file.
-fn tensor(path: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let info = &header[key];
-    let shape = info["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
-    let off = info["data_offsets"].as_array().unwrap();
-    let (a, b) = (
-        off[0].as_u64().unwrap() as usize,
-        off[1].as_u64().unwrap() as usize,
-    );
-    let data = &bytes[8 + n + a..8 + n + b];
-    let values = match info["dtype"].as_str().unwrap() {
-        "F32" => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        "I64" => data
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
-            .collect(),
-        d => panic!("{key}: dtype {d}"),
-    };
-    (shape, values)
-}
+mod common;
+use common::{f32s, fixtures, i64s, tensor};
 
 fn merge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_merge"))
@@ -76,7 +43,7 @@ fn logits(model: &Path, adapter: Option<&Path>, ids: &str, tmp: &Path) -> Vec<f3
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    tensor(&dump, "logits").1
+    f32s(&tensor(&dump, "logits").1)
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -121,12 +88,13 @@ fn merged_checkpoint_gives_the_adapted_logits() {
     // peft's merge_and_unload() logits on its reference ids.
     let reference = fixtures().join("peft_train/merged/reference.safetensors");
     let (shape, ids) = tensor(&reference, "input_ids");
-    let (_, want) = tensor(&reference, "logits");
+    let ids = i64s(&ids);
+    let want = f32s(&tensor(&reference, "logits").1);
     let vocab = want.len() / ids.len();
     for row in 0..shape[0] {
         let row_ids: Vec<String> = ids[row * shape[1]..(row + 1) * shape[1]]
             .iter()
-            .map(|v| (*v as i64).to_string())
+            .map(|v| v.to_string())
             .collect();
         let row_ids = row_ids.join(",");
         let merged = logits(&out_dir, None, &row_ids, tmp.path());
