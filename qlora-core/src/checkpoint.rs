@@ -83,12 +83,97 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, path).map_err(io(path))
+        fs::rename(&tmp, path).map_err(io(path))?;
+        sync_parent(path);
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Flushes the directory entry of `path` (its parent directory) to disk, so that a rename
+/// survives a power loss. Best effort: not every platform can open a directory.
+pub(crate) fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Whether `name` is a temporary left by [`write_atomic`] or a checkpoint write of a process
+/// other than this one: `.NAME.tmp-PID` (a file or a directory).
+fn is_foreign_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    match rest.rsplit_once(".tmp-") {
+        Some((stem, pid)) => {
+            !stem.is_empty()
+                && pid
+                    .parse::<u32>()
+                    .is_ok_and(|pid| pid != std::process::id())
+        }
+        None => false,
+    }
+}
+
+/// Removes the temporaries (`.NAME.tmp-PID` files and `.checkpoint-N.tmp-PID` directories)
+/// that a process killed in the middle of an atomic write left in `dir`, and returns their
+/// paths. Final names are never touched, and neither are this process's own temporaries.
+/// Call it only on a directory no other live process is writing to.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("qlora-stale-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join(".checkpoint-00000003.tmp-1")).unwrap();
+/// std::fs::write(dir.join(".metrics.jsonl.tmp-1"), b"{").unwrap();
+/// std::fs::write(dir.join("metrics.jsonl"), b"{}").unwrap();
+/// let removed = qlora_core::remove_stale_temporaries(&dir).unwrap();
+/// assert_eq!(removed.len(), 2);
+/// assert!(dir.join("metrics.jsonl").exists());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`CheckpointError::Io`] when `dir` cannot be listed or a temporary cannot be removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(source) => {
+            return Err(CheckpointError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_foreign_temporary(&name) {
+            continue;
+        }
+        let path = entry.path();
+        let result = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match result {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(CheckpointError::Io { path, source }),
+        }
+    }
+    Ok(removed)
 }
 
 /// Serializes f32 tensors to safetensors bytes (keys sorted), with optional string metadata.

@@ -24,8 +24,8 @@ pub use schedule::{LrSchedule, ScheduleKind};
 pub mod checkpoint;
 pub mod train;
 pub use checkpoint::{
-    load_f32_safetensors, load_tensors, save_f32_safetensors, save_tensors, write_atomic,
-    CheckpointError, HostTensor,
+    load_f32_safetensors, load_tensors, remove_stale_temporaries, save_f32_safetensors,
+    save_tensors, write_atomic, CheckpointError, HostTensor,
 };
 pub use train::{
     causal_lm_loss, causal_lm_loss_sum, collate, with_autodiff, AutodiffRun, Batch, CausalLm,

@@ -65,13 +65,13 @@ pub struct Summary {
 }
 
 /// The checkpoint directory `--resume DIR` names: DIR itself when it holds
-/// `trainer_state.json`, else its newest complete `checkpoint-N` subdirectory.
-pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
+/// `trainer_state.json`, else its newest complete `checkpoint-N` subdirectory, else `None`.
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
     if dir.join("trainer_state.json").is_file() {
-        return Ok(dir.to_path_buf());
+        return Ok(Some(dir.to_path_buf()));
     }
     let entries = std::fs::read_dir(dir).with_context(|| format!("--resume {}", dir.display()))?;
-    let best = entries
+    Ok(entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -81,15 +81,47 @@ pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
                 .is_file()
                 .then(|| (n, e.path()))
         })
-        .max_by_key(|(n, _)| *n);
-    match best {
-        Some((_, p)) => Ok(p),
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p))
+}
+
+/// [`latest_checkpoint`], with an error when DIR holds none.
+pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
+    match latest_checkpoint(dir)? {
+        Some(p) => Ok(p),
         None => bail!(
             "--resume {}: no checkpoint (a checkpoint-NNNNNNNN directory with \
              trainer_state.json) in it",
             dir.display()
         ),
     }
+}
+
+/// The checkpoint a run continues from. `--resume` of the output directory of a run that was
+/// interrupted before its first checkpoint starts it again from step 0 (dropping the metric
+/// lines it wrote); `--resume` of any other directory without a checkpoint is an error.
+fn resume_point(args: &FinetuneArgs) -> Result<Option<PathBuf>> {
+    let Some(dir) = args.resume.as_deref() else {
+        return Ok(None);
+    };
+    if let Some(ckpt) = latest_checkpoint(dir)? {
+        return Ok(Some(ckpt));
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(dir, &args.output) {
+        log::warn!(
+            "--resume {}: no checkpoint yet (the run stopped before its first one); starting \
+             from step 0",
+            dir.display()
+        );
+        let m = args.output.join(METRICS_FILE);
+        metrics::truncate_to_step(&m, &m, 0)?;
+        return Ok(None);
+    }
+    find_checkpoint(dir).map(Some)
 }
 
 /// Refuses an output directory that already holds a run, unless it is being resumed.
@@ -230,7 +262,7 @@ pub fn run(args: &FinetuneArgs) -> Result<Summary> {
     };
 
     prepare_output(args)?;
-    let resume = args.resume.as_deref().map(find_checkpoint).transpose()?;
+    let resume = resume_point(args)?;
 
     let steps = args.total_steps(train.examples.len());
     let config = TrainConfig {

@@ -29,8 +29,8 @@ use super::params::{
     host_to_tensor, replace_trainable, trainable_grads, trainable_host_tensors, trainable_params,
 };
 use crate::checkpoint::{
-    load_f32_safetensors, load_tensors, save_f32_safetensors, save_tensors, write_atomic,
-    CheckpointError, HostTensor,
+    load_f32_safetensors, load_tensors, remove_stale_temporaries, save_f32_safetensors,
+    save_tensors, sync_parent, write_atomic, CheckpointError, HostTensor,
 };
 use crate::optim::{AdamWConfig, OptimizerKind, TrainOptimizer};
 use crate::schedule::{LrSchedule, ScheduleKind};
@@ -221,6 +221,10 @@ where
                 path: d.clone(),
                 source,
             })?;
+            // A run killed while writing a checkpoint or a metrics line leaves a temporary.
+            for p in remove_stale_temporaries(d)? {
+                log::warn!("removed {}, left by an interrupted run", p.display());
+            }
         }
         Ok(Self {
             optimizer,
@@ -455,6 +459,7 @@ where
             write_atomic(&tmp.join("trainer_state.json"), &json)?;
             let _ = fs::remove_dir_all(&final_dir);
             fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
+            sync_parent(&final_dir);
             Ok(())
         })();
         if result.is_err() {
