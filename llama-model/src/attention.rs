@@ -2,10 +2,10 @@
 //! optional key/value cache.
 
 use burn::module::Module;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 use qlora_core::lora::LoraLinear;
+use qlora_core::softmax;
 
 use crate::kv_cache::KvCache;
 use crate::rope::apply_rotary;

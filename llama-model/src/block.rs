@@ -5,6 +5,7 @@ use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use qlora_core::lora::{LoraLinear, TargetModule};
+use qlora_core::rms_norm;
 
 use crate::attention::{Attention, AttentionContext};
 use crate::kv_cache::KvCache;
@@ -39,8 +40,11 @@ impl<B: Backend> DecoderLayer<B> {
         let h = x.clone()
             + self
                 .self_attn
-                .forward(self.input_layernorm.forward(x), ctx, cache);
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+                .forward(rms_norm(&self.input_layernorm, x), ctx, cache);
+        h.clone()
+            + self
+                .mlp
+                .forward(rms_norm(&self.post_attention_layernorm, h))
     }
 }
 

@@ -490,7 +490,7 @@ impl<B: Backend> Llama<B> {
             }
             x = layer.forward(x, &ctx, cache.as_mut().map(|c| (&mut **c, i)));
         }
-        Ok(self.norm.forward(x))
+        Ok(qlora_core::rms_norm(&self.norm, x))
     }
 }
 

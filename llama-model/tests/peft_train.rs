@@ -25,7 +25,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures")
 }
 
-/// A safetensors file as `name -> (shape, values as f64)` (f32 and i64 tensors).
+/// A safetensors file as `name -> (shape, values as f64)` (f32, f64 and i64 tensors).
 fn read(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -37,6 +37,11 @@ fn read(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
                     .data()
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+                safetensors::Dtype::F64 => v
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
                     .collect(),
                 safetensors::Dtype::I64 => v
                     .data()
@@ -116,10 +121,19 @@ fn max_abs_err(got: &[f64], want: &[f64]) -> f64 {
         .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()))
 }
 
+/// How far our loss and LoRA gradients are from a reference.
+struct Errors {
+    /// |ours - reference| / |reference| of the loss.
+    loss: f64,
+    /// The worst per-tensor `max |ours - reference| / max |reference|` of the gradients.
+    grad: f64,
+    /// The worst per-tensor `||ours - reference|| / ||reference||`.
+    grad_l2: f64,
+}
+
 /// Loss and LoRA gradients of the whole data as one right-padded batch, compared with the
-/// fixture; returns the loss relative error, the worst per-tensor `max |ours - torch| /
-/// max |torch|` and the worst per-tensor `||ours - torch|| / ||torch||`.
-fn check_loss_and_grads(load_in_4bit: bool, reference: &str) -> (f64, f64, f64) {
+/// fixture file `reference`.
+fn check_loss_and_grads(load_in_4bit: bool, reference: &str) -> Errors {
     let want = read(&fixtures().join("peft_train").join(reference));
     let model = model(load_in_4bit);
     let data = examples();
@@ -148,34 +162,74 @@ fn check_loss_and_grads(load_in_4bit: bool, reference: &str) -> (f64, f64, f64) 
         worst = worst.max(rel_max_err(&g, w));
         worst_l2 = worst_l2.max(rel_l2_err(&g, w));
     }
-    (loss_err, worst, worst_l2)
+    Errors {
+        loss: loss_err,
+        grad: worst,
+        grad_l2: worst_l2,
+    }
 }
 
-/// Measured (2-core CPU, burn-ndarray f32): loss 6.5e-8 relative; gradients 5.3e-4 of each
-/// tensor's largest entry at worst. The worst entries are isolated: ours computed with f64
-/// elements match torch in f64 to 2e-7 (and torch's f32 gradients are within 1.3e-6 of its
-/// f64 ones), so the formulas agree and the gap is f32 rounding in some burn-ndarray op
-/// (not yet pinned down), hence 1e-3 rather than 1e-4 on the worst entry.
+/// Measured (burn-ndarray f32): loss 6.5e-8 relative; gradients 1.1e-6 of each tensor's
+/// largest entry at worst (the issue asks 1e-5). Torch's own f32 gradients are 1.4e-6 from
+/// its float64 ones (`lora_f64.safetensors`), and ours are as close to float64 as torch's
+/// are (next test): what is left is f32 rounding on both sides. (It was 5.3e-4 while the
+/// model used burn's softmax and RmsNorm, whose gradients go through an approximate
+/// reciprocal on the CPU backend; see `qlora_core::precise`.)
 #[test]
 fn lora_loss_and_gradients_match_peft() {
-    let (loss_err, grad_err, l2_err) = check_loss_and_grads(false, "lora.safetensors");
-    eprintln!("loss rel {loss_err:e} grad rel {grad_err:e} l2 {l2_err:e}");
-    assert!(loss_err < 1e-5, "loss relative error {loss_err}");
-    assert!(grad_err < 1e-3, "gradient relative error {grad_err}");
-    assert!(l2_err < 1e-3, "gradient relative L2 error {l2_err}");
+    let e = check_loss_and_grads(false, "lora.safetensors");
+    eprintln!(
+        "loss rel {:e} grad rel {:e} l2 {:e}",
+        e.loss, e.grad, e.grad_l2
+    );
+    assert!(e.loss < 1e-6, "loss relative error {}", e.loss);
+    assert!(e.grad < 5e-6, "gradient relative error {}", e.grad);
+    assert!(e.grad_l2 < 5e-6, "gradient relative L2 error {}", e.grad_l2);
+}
+
+/// Which side is noisier: ours and torch's f32 gradients against torch in float64. Measured:
+/// gradients ours 1.0e-6 worst, torch 1.4e-6; the loss ours 2.3e-8, torch 8.8e-8.
+#[test]
+fn lora_gradients_are_as_close_to_float64_as_torch() {
+    let ours = check_loss_and_grads(false, "lora_f64.safetensors");
+    let exact = read(&fixtures().join("peft_train/lora_f64.safetensors"));
+    let torch = read(&fixtures().join("peft_train/lora.safetensors"));
+    let torch_grad = exact
+        .iter()
+        .filter(|(k, _)| k.starts_with("grad."))
+        .map(|(k, (_, w))| rel_max_err(&torch[k].1, w))
+        .fold(0.0f64, f64::max);
+    let torch_loss = (torch["loss"].1[0] - exact["loss"].1[0]).abs() / exact["loss"].1[0];
+    eprintln!(
+        "vs float64: ours loss {:e} grad {:e} l2 {:e}; torch f32 loss {torch_loss:e} grad {torch_grad:e}",
+        ours.loss, ours.grad, ours.grad_l2
+    );
+    assert!(
+        torch_grad > 1e-7,
+        "the reference must be float64: {torch_grad}"
+    );
+    assert!(ours.loss < 1e-6, "loss relative error {}", ours.loss);
+    assert!(
+        ours.grad < 2.0 * torch_grad,
+        "ours {} vs torch {torch_grad}",
+        ours.grad
+    );
 }
 
 /// QLoRA: an NF4 base (blocksize 64, double quantization) quantized from the same f32
 /// weights by bitsandbytes there and by us here: codes and scales are bit-identical
-/// (qlora-core's NF4 tests) and the loss agrees exactly here. The bounds are the dense
-/// case's (measured: loss 0, gradients 3.8e-4 of each tensor's largest entry).
+/// (qlora-core's NF4 tests). Measured: loss 1.3e-7, gradients 1.1e-6 of each tensor's largest
+/// entry (the issue asks 1e-4).
 #[test]
 fn qlora_loss_and_gradients_match_peft_with_bitsandbytes() {
-    let (loss_err, grad_err, l2_err) = check_loss_and_grads(true, "qlora.safetensors");
-    eprintln!("qlora loss rel {loss_err:e} grad rel {grad_err:e} l2 {l2_err:e}");
-    assert!(loss_err < 1e-4, "loss relative error {loss_err}");
-    assert!(grad_err < 1e-3, "gradient relative error {grad_err}");
-    assert!(l2_err < 1e-3, "gradient relative L2 error {l2_err}");
+    let e = check_loss_and_grads(true, "qlora.safetensors");
+    eprintln!(
+        "qlora loss rel {:e} grad rel {:e} l2 {:e}",
+        e.loss, e.grad, e.grad_l2
+    );
+    assert!(e.loss < 1e-6, "loss relative error {}", e.loss);
+    assert!(e.grad < 5e-6, "gradient relative error {}", e.grad);
+    assert!(e.grad_l2 < 5e-6, "gradient relative L2 error {}", e.grad_l2);
 }
 
 fn train_config() -> TrainConfig {
@@ -281,30 +335,34 @@ fn run_training(load_in_4bit: bool, reference: &str, until: &[u64]) -> Vec<(u64,
     errs
 }
 
-/// The adapter after the steps: 99.9% of the entries within 1e-5 of torch's (measured
-/// 3.7e-8 after step 1, 5.9e-6 after step 3) and every entry within half a learning-rate
-/// step (5e-4; measured 3.3e-5 dense, 2.7e-4 NF4). Adam's first step moves an entry by
-/// about `lr · g / (|g| + eps)`, so an entry whose gradient is within the f32 noise above of
-/// zero may move differently; a systematic error (clipping, weight decay, schedule, bias
-/// correction, loss scaling) would move every entry and fail the 99.9% bound.
-fn assert_steps_match(errs: Vec<(u64, Vec<f64>)>) {
+/// The adapter after the steps: 99.9% of the entries within 1e-7 of torch's (measured 7.5e-9
+/// after step 1, 3.0e-8 after step 3, dense and NF4) and every entry within `max` (measured
+/// dense 3.0e-7 after step 1 and 3.3e-7 after step 3: the issue's 1e-6; NF4 2.3e-5 after
+/// step 1). Adam's first step moves an entry by about `lr · g / (|g| + eps)`, so an entry
+/// whose gradient is within the f32 noise of zero may move differently; a systematic error
+/// (clipping, weight decay, schedule, bias correction, loss scaling) would move every entry
+/// and fail the 99.9% bound.
+fn assert_steps_match(errs: Vec<(u64, Vec<f64>)>, max_err: f64) {
     for (step, err) in errs {
         let n = err.len();
         let (p999, max) = (err[n * 999 / 1000], err[n - 1]);
         assert!(
-            p999 < 1e-5,
+            p999 < 1e-7,
             "after step {step}: 99.9th percentile |ours - torch| = {p999}"
         );
-        assert!(max < 5e-4, "after step {step}: max |ours - torch| = {max}");
+        assert!(
+            max < max_err,
+            "after step {step}: max |ours - torch| = {max}"
+        );
     }
 }
 
 #[test]
 fn lora_adapter_after_one_and_three_steps_matches_torch() {
-    assert_steps_match(run_training(false, "lora.safetensors", &[1, 3]));
+    assert_steps_match(run_training(false, "lora.safetensors", &[1, 3]), 1e-6);
 }
 
 #[test]
 fn qlora_adapter_after_one_step_matches_torch_with_bitsandbytes() {
-    assert_steps_match(run_training(true, "qlora.safetensors", &[1]));
+    assert_steps_match(run_training(true, "qlora.safetensors", &[1]), 1e-4);
 }

@@ -21,6 +21,9 @@ pub use optim::{
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 
+pub mod precise;
+pub use precise::{log_softmax, reciprocal, rms_norm, softmax};
+
 pub mod checkpoint;
 pub mod train;
 pub use checkpoint::{

@@ -1,8 +1,9 @@
 //! Causal-LM cross-entropy on target tokens only, as transformers' `ForCausalLMLoss`.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
+
+use crate::precise::log_softmax;
 
 /// The label value that excludes a position from the loss.
 pub const IGNORE_INDEX: i64 = -100;
