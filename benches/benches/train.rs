@@ -5,7 +5,8 @@
 //! - `optim_step_4M/{adamw,paged_adamw_all_paged,paged_adamw_half,adamw8bit}`: 16 LoRA-shaped
 //!   matrices of 16x16384 (4,194,304 parameters); throughput in parameters/s.
 //!   `paged_adamw_all_paged` has a zero device budget (every state uploaded and downloaded
-//!   each step), `paged_adamw_half` keeps half of the state resident.
+//!   each step), `paged_adamw_half` keeps half of the state resident. `adamw8bit_host` is the
+//!   8-bit step on host slices (`AdamW8bit::step_host`), without the tensor download/upload.
 //! - `train_step/{adamw,adamw8bit,adamw_gradient_checkpointing}`: one optimizer step of the
 //!   trainer (forward, backward, clipping, update) on a 4-layer LLaMA (hidden 256) with LoRA
 //!   r=16 on q,k,v,o,gate,up,down (dense base), batch 2 x 64 tokens.
@@ -19,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use llama_model::{Llama, LlamaConfig, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
 use qlora_core::{
-    AdamWConfig, CheckpointedAutodiff, CheckpointingBackend, LoraConfig, OptimizerKind,
+    AdamW8bit, AdamWConfig, CheckpointedAutodiff, CheckpointingBackend, LoraConfig, OptimizerKind,
     TargetModule, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT,
 };
 
@@ -82,6 +83,19 @@ fn optim_step(c: &mut Criterion) {
             })
         });
     }
+    let mut opt = AdamW8bit::<B>::with_default_min_size(AdamWConfig::default());
+    let mut host: Vec<Vec<f32>> = (0..MATRICES).map(|k| fill(n, k as u64, 0.1)).collect();
+    let host_grads: Vec<Vec<f32>> = (0..MATRICES)
+        .map(|k| fill(n, 100 + k as u64, 1e-3))
+        .collect();
+    g.bench_function("adamw8bit_host", |b| {
+        b.iter(|| {
+            for (k, (p, grad)) in host.iter_mut().zip(&host_grads).enumerate() {
+                opt.step_host(&format!("m{k}"), p, grad, 1e-4);
+            }
+            black_box(&host);
+        })
+    });
     g.finish();
 }
 
