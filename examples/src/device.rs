@@ -80,6 +80,26 @@ impl DeviceChoice {
         DeviceChoice::Cpu
     }
 
+    /// Checks that this device can be used (a `cuda` build with such a GPU for `cuda:N`), so
+    /// that a program can fail before its expensive work rather than after.
+    ///
+    /// ```
+    /// use ro_examples::device::DeviceChoice;
+    /// assert!(DeviceChoice::Cpu.check().is_ok());
+    /// # #[cfg(not(feature = "cuda"))]
+    /// assert!(DeviceChoice::Cuda(0).check().is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`DeviceChoice::run`] for an unusable device.
+    pub fn check(self) -> Result<()> {
+        match self {
+            DeviceChoice::Cpu => Ok(()),
+            DeviceChoice::Cuda(index) => cuda_device(index).map(|_| ()),
+        }
+    }
+
     /// Runs `task` on this device's backend (see the module docs).
     ///
     /// # Errors

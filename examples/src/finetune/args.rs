@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 use qlora_core::{LoraConfig, ScheduleKind, TargetModule};
 use ro_tasks::TaskKind;
 
+use crate::device::DeviceChoice;
+
 /// What the lines of `--data` / `--eval` hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TaskArg {
@@ -217,9 +219,11 @@ pub struct FinetuneArgs {
     /// schedule still spans all steps); continue later with --resume.
     #[arg(long, value_name = "N")]
     pub stop_after: Option<u64>,
-    /// Compute device: cpu (this build has no CUDA backend).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Compute device: cpu, cuda (GPU 0) or cuda:N. Default: cuda:0 in a build with
+    /// `--features cuda` when a GPU is visible, cpu otherwise. Without that feature `cuda`
+    /// is an error. Runs are bit-for-bit reproducible on the cpu.
+    #[arg(long, value_name = "cpu|cuda[:N]")]
+    pub device: Option<DeviceChoice>,
     /// No progress bar and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -256,12 +260,6 @@ impl FinetuneArgs {
 
     /// Checks the numeric flags that do not depend on the data.
     pub fn validate(&self) -> Result<()> {
-        if self.device != "cpu" {
-            bail!(
-                "--device {}: this build only has the cpu backend",
-                self.device
-            );
-        }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             bail!("--lr {}: must be finite and non-negative", self.lr);
         }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn_ndarray::NdArray;
+use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
     estimate_training_memory, save_adapter, AdapterConfig, ChatTemplate, LlamaConfig,
@@ -42,8 +42,7 @@ pub use data::{Dataset, PromptFormat};
 
 use metrics::METRICS_FILE;
 
-/// The CPU backend the model runs on (the autodiff wrapper is chosen per run).
-type Cpu = NdArray<f32>;
+use crate::device::{DeviceChoice, OnBackend};
 
 /// What a finished invocation did.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +224,8 @@ struct Job {
 /// the checkpoints written before it are left as they are).
 pub fn run(args: &FinetuneArgs) -> Result<Summary> {
     args.validate()?;
+    let device = args.device.unwrap_or_else(DeviceChoice::auto);
+    device.check()?;
     let cfg_path = args.model.join("config.json");
     let cfg = LlamaConfig::from_file(&cfg_path)
         .with_context(|| format!("--model {}", args.model.display()))?;
@@ -301,7 +302,8 @@ pub fn run(args: &FinetuneArgs) -> Result<Summary> {
         resume,
         memory,
     };
-    with_autodiff::<Cpu, _>(args.gradient_checkpointing, job)
+    log::info!("device: {device}");
+    device.run(job)
 }
 
 fn progress(args: &FinetuneArgs, total: u64, start: u64) -> ProgressBar {
@@ -358,15 +360,41 @@ impl Job {
     }
 }
 
-impl AutodiffRun<Cpu> for Job {
+impl OnBackend for Job {
+    type Output = Summary;
+
+    /// Picks the autodiff backend over `B` (with or without gradient checkpointing).
+    fn run<B: Backend>(self, device: B::Device) -> Result<Summary> {
+        let checkpointing = self.args.gradient_checkpointing;
+        with_autodiff::<B, _>(checkpointing, OnDevice { job: self, device })
+    }
+}
+
+/// A [`Job`] bound to a device of the backend `B`.
+struct OnDevice<B: Backend> {
+    job: Job,
+    device: B::Device,
+}
+
+impl<B: Backend> AutodiffRun<B> for OnDevice<B> {
     type Output = Result<Summary>;
 
     fn run<AB>(self) -> Result<Summary>
     where
-        AB: CheckpointingBackend<InnerBackend = Cpu>,
+        AB: CheckpointingBackend<InnerBackend = B, Device = B::Device>,
+    {
+        self.job.train::<B, AB>(self.device)
+    }
+}
+
+impl Job {
+    /// Loads the model on `device`, trains with the trainer on `AB`, writes the adapter.
+    fn train<B, AB>(self, device: B::Device) -> Result<Summary>
+    where
+        B: Backend,
+        AB: CheckpointingBackend<InnerBackend = B, Device = B::Device>,
     {
         let args = &self.args;
-        let device = Default::default();
         let t0 = Instant::now();
         let model =
             base::load_base::<AB>(&args.model, args.four_bit(), !args.no_double_quant, &device)?;

@@ -52,10 +52,11 @@ pub type CheckpointedAutodiff<B> = Autodiff<B, BalancedCheckpointing>;
 pub trait AutodiffRun<B: Backend> {
     /// What the run returns.
     type Output;
-    /// Runs on the chosen autodiff backend `AB` (whose inner backend is `B`).
+    /// Runs on the chosen autodiff backend `AB` (whose inner backend is `B`, on the same
+    /// devices).
     fn run<AB>(self) -> Self::Output
     where
-        AB: CheckpointingBackend<InnerBackend = B>;
+        AB: CheckpointingBackend<InnerBackend = B, Device = B::Device>;
 }
 
 /// Runs `run` on `Autodiff<B, BalancedCheckpointing>` when `gradient_checkpointing` is set,
