@@ -1,10 +1,12 @@
 //! The `finetune` binary end to end on a tiny random LLaMA with a BPE tokenizer trained on
 //! synthetic cases: the loss goes down, the adapter loads, metrics.jsonl has a line per step,
-//! an interrupted and resumed run equals an uninterrupted one byte for byte, and bad input
+//! an interrupted and resumed run (stopped, or SIGKILLed at random points and during checkpoint
+//! writes) equals an uninterrupted one byte for byte, and bad input
 //! fails with one message naming file, line and field.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
 
 use burn_ndarray::NdArray;
 use llama_model::{
@@ -213,7 +215,6 @@ fn training_lowers_the_loss_and_writes_a_peft_adapter() {
 }
 
 #[test]
-#[ignore = "known failure: the resumed adapter differs from the uninterrupted run's (cause not yet found)"]
 fn interrupted_and_resumed_run_equals_an_uninterrupted_one() {
     let f = fixture();
     let common = [
@@ -267,6 +268,174 @@ fn interrupted_and_resumed_run_equals_an_uninterrupted_one() {
             assert_eq!(x.get(k), y.get(k), "{k}: {x} vs {y}");
         }
     }
+}
+
+/// Every `checkpoint-*` directory under `out` is complete (its three files parse) and so is
+/// the final adapter if there is one; returns whether a temporary of a checkpoint or of an
+/// atomic file write is present (a kill landed in the middle of a write).
+fn check_no_half_written_outputs(out: &Path) -> bool {
+    let mut temporary = false;
+    for e in std::fs::read_dir(out).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            temporary = true;
+        }
+        if !name.starts_with("checkpoint-") {
+            continue;
+        }
+        let d = e.path();
+        let state = std::fs::read(d.join("trainer_state.json"))
+            .unwrap_or_else(|e| panic!("{}: no trainer_state.json: {e}", d.display()));
+        let state: Value = serde_json::from_slice(&state)
+            .unwrap_or_else(|e| panic!("{}: torn trainer_state.json: {e}", d.display()));
+        let step: u64 = name["checkpoint-".len()..].parse().unwrap();
+        assert_eq!(state["step"].as_u64(), Some(step), "{}", d.display());
+        for file in ["adapter.safetensors", "optimizer.safetensors"] {
+            let bytes = std::fs::read(d.join(file)).unwrap();
+            safetensors::SafeTensors::deserialize(&bytes)
+                .unwrap_or_else(|e| panic!("{}/{file}: torn: {e}", d.display()));
+        }
+    }
+    if let Ok(bytes) = std::fs::read(out.join("adapter_model.safetensors")) {
+        safetensors::SafeTensors::deserialize(&bytes).expect("torn final adapter");
+    }
+    temporary
+}
+
+/// Whether a checkpoint is being written in `out` right now.
+fn checkpoint_write_in_progress(out: &Path) -> bool {
+    std::fs::read_dir(out).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(".checkpoint-") && n.contains(".tmp-")
+        })
+    })
+}
+
+#[test]
+fn killed_at_random_points_and_resumed_equals_an_uninterrupted_run() {
+    let f = fixture();
+    let common = [
+        "--steps",
+        "12",
+        "--save-every",
+        "1",
+        "--schedule",
+        "cosine",
+        "--warmup",
+        "2",
+        "--lora-dropout",
+        "0.1",
+        "--eval",
+        s(&f.eval),
+        "--eval-every",
+        "4",
+    ];
+    let full = f.root.join("full");
+    let mut args = base_args(&f, &full);
+    args.extend(common);
+    let t0 = Instant::now();
+    ok(&finetune(&args));
+    let wall = t0.elapsed();
+
+    // SIGKILL (Child::kill) at random moments, and every other time the moment a checkpoint
+    // directory is being written; resume each time from what is on disk.
+    let out = f.root.join("killed");
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        // splitmix64
+        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut kills, mut mid_write) = (0, 0);
+    for attempt in 0..8 {
+        let mut args = base_args(&f, &out);
+        args.extend(common);
+        if attempt > 0 {
+            args.extend(["--resume", s(&out)]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_finetune"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        if attempt % 2 == 1 {
+            while !checkpoint_write_in_progress(&out) && start.elapsed() < wall * 2 {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::sleep(wall.mul_f64(0.1 + 0.5 * uniform()));
+        }
+        if child.try_wait().unwrap().is_some() {
+            break; // finished before the kill
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        if check_no_half_written_outputs(&out) {
+            mid_write += 1;
+        }
+    }
+    assert!(kills >= 3, "only {kills} kills landed");
+    assert!(mid_write >= 1, "no kill landed during a write");
+
+    let mut args = base_args(&f, &out);
+    args.extend(common);
+    args.extend(["--resume", s(&out)]);
+    ok(&finetune(&args));
+    assert!(
+        !check_no_half_written_outputs(&out),
+        "temporaries left behind"
+    );
+    let a = std::fs::read(full.join("adapter_model.safetensors")).unwrap();
+    let b = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "the killed-and-resumed adapter differs from the uninterrupted one"
+    );
+    let (ma, mb) = (metrics(&full), metrics(&out));
+    assert_eq!(ma.len(), mb.len(), "{ma:?}\n{mb:?}");
+    for (x, y) in ma.iter().zip(&mb) {
+        for k in [
+            "step",
+            "loss",
+            "lr",
+            "grad_norm",
+            "eval_loss",
+            "eval_tokens",
+        ] {
+            assert_eq!(x.get(k), y.get(k), "{k}: {x} vs {y}");
+        }
+    }
+}
+
+#[test]
+fn resume_of_a_run_killed_before_its_first_checkpoint_starts_over() {
+    let f = fixture();
+    let out = f.root.join("early");
+    std::fs::create_dir_all(&out).unwrap();
+    // What a run killed during step 1 leaves: a torn metrics line and a temporary.
+    std::fs::write(out.join("metrics.jsonl"), "{\"step\":1,\"lo").unwrap();
+    std::fs::create_dir_all(out.join(".checkpoint-00000001.tmp-4000000")).unwrap();
+    let mut args = base_args(&f, &out);
+    args.extend(["--steps", "2", "--resume", s(&out)]);
+    ok(&finetune(&args));
+    assert_eq!(step_lines(&metrics(&out)).len(), 2);
+    assert!(!check_no_half_written_outputs(&out));
+
+    // --resume of another directory without a checkpoint is still an error.
+    let other = f.root.join("empty");
+    std::fs::create_dir_all(&other).unwrap();
+    let elsewhere = f.root.join("elsewhere");
+    let mut args = base_args(&f, &elsewhere);
+    args.extend(["--steps", "1", "--resume", s(&other)]);
+    assert!(err(&finetune(&args)).contains("no checkpoint"));
 }
 
 #[test]
@@ -394,6 +563,18 @@ fn bad_input_fails_with_one_message_naming_file_line_and_field() {
     std::fs::write(&empty, "\n").unwrap();
     args[3] = s(&empty);
     assert!(err(&finetune(&args)).contains("no examples"));
+
+    // --device cuda in a build without the cuda feature; an unknown device.
+    if !cfg!(feature = "cuda") {
+        let mut args = base_args(&f, &out);
+        args.extend(["--steps", "1", "--device", "cuda"]);
+        assert!(err(&finetune(&args)).contains("built without the cuda feature"));
+    }
+    let mut args = base_args(&f, &out);
+    args.extend(["--device", "tpu"]);
+    let o = finetune(&args);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tpu"));
 
     // A budget too small fails before the weights load or the output exists.
     let mut args = base_args(&f, &out);
