@@ -287,9 +287,10 @@ mod tests {
         /// Softmax rows sum to one and the value and gradient match f64 for any row length,
         /// scale and seed. The gradient `y·(g − Σ g·y)` cancels when one `y` is near 1, in
         /// any f32 evaluation, so its error is bounded by the f32 rounding of the upstream
-        /// gradient `g` (|g| ≤ 1); burn's softmax errs by up to 3.7e-4 there.
+        /// gradient `g` (|g| ≤ 1); burn's softmax errs by up to 3.7e-4 there. (At least 32
+        /// rows: burn-ndarray takes its approximate SIMD reciprocal from 32 elements on.)
         #[test]
-        fn softmax_matches_f64(rows in 1usize..6, len in 1usize..40, scale in 0.01f64..30.0, seed: u64) {
+        fn softmax_matches_f64(rows in 32usize..80, len in 1usize..40, scale in 0.01f64..30.0, seed: u64) {
             let x = fill(rows * len, seed, scale);
             let (v, _, g) = check_grad(
                 [rows, len],
