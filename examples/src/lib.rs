@@ -2,6 +2,7 @@
 //! `quantize`, `merge`).
 #![warn(missing_docs)]
 
+pub mod aligned_alloc;
 pub mod demo;
 pub mod device;
 pub mod evaluate;

@@ -28,6 +28,7 @@ fn help_documents_every_flag() {
         "--lr",
         "--pretrain-lr",
         "--batch-size",
+        "--device",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -43,6 +44,7 @@ fn bad_values_exit_non_zero_naming_the_flag() {
         (vec!["--model-size", "huge"], "--model-size"),
         (vec!["--lr", "0"], "--lr"),
         (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--device", "gpu"], "--device"),
     ] {
         let out = demo()
             .args(&args)
@@ -54,6 +56,27 @@ fn bad_values_exit_non_zero_naming_the_flag() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn device_cuda_without_the_feature_says_how_to_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo()
+        .args(["--quick", "--device", "cuda", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--device cuda:0") && err.contains("--features cuda"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is generated before the device is checked"
+    );
 }
 
 /// Every number in metrics.json is finite, or one of the strings a non-finite float becomes.
@@ -164,11 +187,43 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
             "{c}"
         );
     }
+    // The fine-tuned model beats the base on the classification tasks.
+    let comparison = |task: &str, metric: &str| {
+        comparisons
+            .iter()
+            .find(|c| c["task"] == task && c["metric"] == metric)
+            .unwrap_or_else(|| panic!("no {task}/{metric}"))
+    };
+    for (task, metric) in [
+        ("modality", "accuracy"),
+        ("icd10", "exact_accuracy"),
+        ("icd10", "category_accuracy"),
+    ] {
+        let c = comparison(task, metric);
+        assert!(
+            mean(c, "finetuned") > mean(c, "base"),
+            "fine-tuned does not beat base on {task}/{metric}: {c}"
+        );
+    }
+    let macro_f1 = |model: &str| {
+        json["class_scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["model"] == model)
+            .and_then(|c| c["macro_f1"].as_f64())
+            .unwrap_or_else(|| panic!("no macro F1 of {model}"))
+    };
+    assert!(
+        macro_f1("fine-tuned") > macro_f1("base"),
+        "modality macro F1: fine-tuned {} vs base {}",
+        macro_f1("fine-tuned"),
+        macro_f1("base")
+    );
     assert_eq!(json["confusion"].as_array().unwrap().len(), 2);
     assert_eq!(json["class_scores"].as_array().unwrap().len(), 2);
     assert_eq!(json["examples"].as_array().unwrap().len(), 12);
-    // Pre-training learned the language (the 60 quick fine-tuning steps are too few to
-    // promise a lower validation loss; the default run's is in the README).
+    // Pre-training learned the language, fine-tuning the tasks.
     let val = json["pretrain"]["val"].as_array().unwrap();
     let first = val.first().unwrap()["loss"].as_f64().unwrap();
     let last = val.last().unwrap()["loss"].as_f64().unwrap();
@@ -176,8 +231,15 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         last < first,
         "pre-training validation loss {first} -> {last}"
     );
+    let val = json["finetune"]["val"].as_array().unwrap();
+    let first = val.first().unwrap()["loss"].as_f64().unwrap();
+    let last = val.last().unwrap()["loss"].as_f64().unwrap();
+    assert!(
+        last < first,
+        "fine-tuning validation loss {first} -> {last}"
+    );
     let tuned = json["finetune"]["train"].as_array().unwrap();
-    assert_eq!(tuned.len(), 60, "one loss per fine-tuning step");
+    assert_eq!(tuned.len(), 120, "one loss per fine-tuning step");
     assert!(
         json.get("stages").is_none(),
         "timings stay out of metrics.json"
@@ -217,4 +279,120 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// The smallest complete run: every stage, a few steps and cases (seconds).
+const TINY: [&str; 10] = [
+    "--quick",
+    "--cases",
+    "80",
+    "--pretrain-steps",
+    "6",
+    "--steps",
+    "6",
+    "--eval-cases",
+    "2",
+    "--batch-size=2",
+];
+
+fn run_tiny(extra: &[&str], out: &std::path::Path) -> String {
+    let result = demo()
+        .args(TINY)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert!(result.status.success(), "demo {extra:?} failed:\n{err}");
+    std::fs::read_to_string(out.join("metrics.json")).unwrap()
+}
+
+#[test]
+fn the_same_seed_writes_the_same_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = run_tiny(&["--seed", "7"], &dir.path().join("a"));
+    let b = run_tiny(&["--seed", "7"], &dir.path().join("b"));
+    // Byte for byte: every loss, score, interval and p-value (timings are in report.md only).
+    assert!(
+        a == b,
+        "two runs with --seed 7 wrote different metrics.json"
+    );
+    let json: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert!(!json["pretrain"]["train"].as_array().unwrap().is_empty());
+    assert!(!json["comparisons"].as_array().unwrap().is_empty());
+    let c = run_tiny(&["--seed", "8"], &dir.path().join("c"));
+    assert!(a != c, "--seed 8 wrote the metrics of --seed 7");
+}
+
+#[test]
+fn model_and_tokenizer_run_stages_four_to_six_on_a_checkpoint_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    run_tiny(&[], &first);
+    let base = first.join("base-model");
+    let out = dir.path().join("second");
+    let result = demo()
+        .arg("--model")
+        .arg(&base)
+        .arg("--tokenizer")
+        .arg(base.join("tokenizer.json"))
+        .args([
+            "--quick",
+            "--cases",
+            "80",
+            "--steps",
+            "4",
+            "--eval-cases",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "demo --model failed:\n{err}");
+    assert!(
+        !err.contains("pre-train: "),
+        "pre-trained although --model was given:\n{err}"
+    );
+    for stage in ["tokenizer", "quantize", "fine-tune", "evaluate"] {
+        assert!(
+            err.contains(&format!("{stage}: ")),
+            "no {stage} line:\n{err}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    check_numbers(&json, "metrics");
+    assert_eq!(json["config"]["base"]["kind"], "pretrained");
+    assert!(json["pretrain"]["train"].as_array().unwrap().is_empty());
+    assert_eq!(json["finetune"]["train"].as_array().unwrap().len(), 4);
+    let first_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["model"]["parameters"], first_json["model"]["parameters"],
+        "the checkpoint's parameter count"
+    );
+    assert!(!json["comparisons"].as_array().unwrap().is_empty());
+    assert!(out.join("report.md").is_file());
+    assert!(out.join("adapter/adapter_model.safetensors").is_file());
+    assert!(
+        !out.join("base-model").exists(),
+        "no new base model is written"
+    );
+    // A missing checkpoint fails with one message naming it.
+    let result = demo()
+        .args(["--model", "/nonexistent-ckpt", "--tokenizer"])
+        .arg(base.join("tokenizer.json"))
+        .arg("--out")
+        .arg(dir.path().join("third"))
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(err.contains("/nonexistent-ckpt"), "{err}");
 }

@@ -7,6 +7,11 @@
 use clap::Parser;
 use ro_examples::demo::{run, DemoArgs, RunConfig};
 
+/// Every heap block 64-byte aligned: CPU training is then bit-for-bit reproducible (see
+/// `ro_examples::aligned_alloc`), so two runs with the same --seed write the same metrics.json.
+#[global_allocator]
+static ALLOC: ro_examples::aligned_alloc::Aligned = ro_examples::aligned_alloc::Aligned;
+
 fn main() {
     env_logger::init();
     let args = DemoArgs::parse();

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::device::DeviceChoice;
 
 /// End-to-end QLoRA demo on synthetic radiation-oncology data, with no downloads.
 ///
@@ -24,8 +26,8 @@ pub struct DemoArgs {
     /// Output directory (created if missing; files in it are replaced atomically).
     #[arg(long, default_value = "demo-output")]
     pub out: PathBuf,
-    /// Small and fast settings for smoke tests (under 2 minutes in release mode): fewer
-    /// cases, a smaller model and fewer steps. Explicit flags still override.
+    /// Small and fast settings for smoke tests (about a minute in release mode): fewer cases,
+    /// steps and test cases, shorter answers. Explicit flags still override.
     #[arg(long)]
     pub quick: bool,
     /// Seed of everything random (data, tokenizer corpus order, initialisation, dropout,
@@ -36,14 +38,14 @@ pub struct DemoArgs {
     /// and test) [default: 2000, or 400 with --quick].
     #[arg(long)]
     pub cases: Option<usize>,
-    /// QLoRA fine-tuning steps (optimizer updates) [default: 300, or 60 with --quick].
+    /// QLoRA fine-tuning steps (optimizer updates) [default: 300, or 120 with --quick].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Pre-training steps of the tiny base model [default: 300, or 80 with --quick].
+    /// Pre-training steps of the tiny base model [default: 300 (both)].
     #[arg(long)]
     pub pretrain_steps: Option<usize>,
-    /// Size of the tiny base model [default: tiny; small and medium need proportionally more
-    /// steps and time].
+    /// Size of the base model [default: tiny, 0.3 M parameters; small (5.2 M) and medium
+    /// (15.5 M) take about 20 and 60 times longer per step on a CPU].
     #[arg(long, value_enum)]
     pub model_size: Option<ModelSize>,
     /// Run stages 4-6 (quantize, fine-tune, evaluate) on this Hugging Face LLaMA checkpoint
@@ -57,15 +59,20 @@ pub struct DemoArgs {
     /// Test cases evaluated per task (at most the test split) [default: 24, or 8 with --quick].
     #[arg(long)]
     pub eval_cases: Option<usize>,
-    /// Peak learning rate of QLoRA fine-tuning [default: 1e-2].
+    /// Peak learning rate of QLoRA fine-tuning [default: 1e-2, or 5e-3 with --quick].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Peak learning rate of pre-training [default: 3e-3].
+    /// Peak learning rate of pre-training [default: 3e-3, or 5e-3 with --quick].
     #[arg(long)]
     pub pretrain_lr: Option<f64>,
     /// Sequences per optimizer step [default: 8, or 4 with --quick].
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Compute device: cpu, cuda (GPU 0) or cuda:N [default: cuda:0 in a build with
+    /// `--features cuda` when the driver reports a GPU, else cpu]. metrics.json is
+    /// reproducible on the CPU; GPU kernels may sum in another order.
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
 }
 
 /// Size presets of the tiny LLaMA-3-style base model (GQA, llama3 RoPE scaling, tied
@@ -73,11 +80,12 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelSize {
-    /// About 0.3 M parameters: 2 layers, hidden 96 (the default: minutes on 2 cores).
+    /// 0.3 M parameters: 2 layers, hidden 96, vocabulary 1024 (the default: minutes on 2
+    /// cores).
     Tiny,
-    /// About 5 M parameters: 4 layers, hidden 256.
+    /// 5.2 M parameters: 6 layers, hidden 256, vocabulary 4096.
     Small,
-    /// About 14 M parameters: 6 layers, hidden 384.
+    /// 15.5 M parameters: 8 layers, hidden 384, vocabulary 8192.
     Medium,
 }
 
@@ -116,19 +124,19 @@ impl ModelSize {
             ModelSize::Small => ModelShape {
                 hidden_size: 256,
                 intermediate_size: 688,
-                num_layers: 4,
+                num_layers: 6,
                 num_heads: 8,
                 num_kv_heads: 2,
-                vocab_size: 2048,
+                vocab_size: 4096,
                 max_seq_len: 512,
             },
             ModelSize::Medium => ModelShape {
                 hidden_size: 384,
                 intermediate_size: 1024,
-                num_layers: 6,
+                num_layers: 8,
                 num_heads: 8,
                 num_kv_heads: 2,
-                vocab_size: 4096,
+                vocab_size: 8192,
                 max_seq_len: 512,
             },
         }
@@ -190,6 +198,13 @@ pub struct RunConfig {
     pub batch_size: usize,
     /// Maximum new tokens generated per answer.
     pub max_new_tokens: usize,
+    /// Where it computes.
+    #[serde(serialize_with = "display")]
+    pub device: DeviceChoice,
+}
+
+fn display<S: Serializer>(d: &DeviceChoice, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(d)
 }
 
 /// Fewest cases that still give every task a train, a val and a test case.
@@ -210,7 +225,7 @@ impl RunConfig {
         if cases < MIN_CASES {
             bail!("--cases {cases}: need at least {MIN_CASES} (10 per task)");
         }
-        let finetune_steps = pick(args.steps, 300, 60);
+        let finetune_steps = pick(args.steps, 300, 120);
         if finetune_steps == 0 {
             bail!("--steps must be at least 1");
         }
@@ -225,7 +240,7 @@ impl RunConfig {
             },
             (None, None) => {
                 let size = args.model_size.unwrap_or(ModelSize::Tiny);
-                let pretrain_steps = pick(args.pretrain_steps, 300, 80);
+                let pretrain_steps = pick(args.pretrain_steps, 300, 300);
                 if pretrain_steps == 0 {
                     bail!("--pretrain-steps must be at least 1");
                 }
@@ -249,8 +264,9 @@ impl RunConfig {
             Some(x) => Ok(x),
             None => Ok(default),
         };
-        let finetune_lr = positive(args.lr, 1e-2, "--lr")?;
-        let pretrain_lr = positive(args.pretrain_lr, 3e-3, "--pretrain-lr")?;
+        let fast = |normal: f64, quick_value: f64| if quick { quick_value } else { normal };
+        let finetune_lr = positive(args.lr, fast(1e-2, 5e-3), "--lr")?;
+        let pretrain_lr = positive(args.pretrain_lr, fast(3e-3, 5e-3), "--pretrain-lr")?;
         let batch_size = pick(args.batch_size, 8, 4);
         if batch_size == 0 {
             bail!("--batch-size must be at least 1");
@@ -270,6 +286,7 @@ impl RunConfig {
             warmup_fraction: 0.1,
             batch_size,
             max_new_tokens: if quick { 96 } else { 160 },
+            device: args.device.unwrap_or_else(DeviceChoice::auto),
         })
     }
 }
@@ -289,7 +306,9 @@ mod tests {
         let quick = parse(&["--quick"]).unwrap();
         assert_eq!(normal.out, PathBuf::from("demo-output"));
         assert_eq!((normal.cases, quick.cases), (2000, 400));
-        assert_eq!((normal.finetune_steps, quick.finetune_steps), (300, 60));
+        assert_eq!((normal.finetune_steps, quick.finetune_steps), (300, 120));
+        assert_eq!((normal.finetune_lr, quick.finetune_lr), (1e-2, 5e-3));
+        assert_eq!((normal.pretrain_lr, quick.pretrain_lr), (3e-3, 5e-3));
         assert!(matches!(
             normal.base,
             BaseModel::Tiny {
@@ -302,7 +321,7 @@ mod tests {
             quick.base,
             BaseModel::Tiny {
                 size: ModelSize::Tiny,
-                pretrain_steps: 80,
+                pretrain_steps: 300,
                 ..
             }
         ));

@@ -37,8 +37,8 @@ pub struct EvalTask {
 }
 
 impl EvalTask {
-    /// Up to `n` test cases of `task`; the answer budget is the longest reference answer in
-    /// tokens plus 8, at most `cap`.
+    /// Up to `n` test cases of `task` (for modality: [`stratified`] over the classes); the
+    /// answer budget is the longest reference answer in tokens plus 8, at most `cap`.
     ///
     /// # Errors
     ///
@@ -50,7 +50,11 @@ impl EvalTask {
         n: usize,
         cap: usize,
     ) -> Result<Self> {
-        let cases: Vec<Example> = test.iter().take(n).cloned().collect();
+        let cases: Vec<Example> = if task == TaskKind::Modality {
+            stratified(test, n)
+        } else {
+            test.iter().take(n).cloned().collect()
+        };
         let prompts = cases
             .iter()
             .map(|c| prompt_ids(tok, c, task))
@@ -67,6 +71,29 @@ impl EvalTask {
             max_new_tokens: (longest + 8).min(cap),
         })
     }
+}
+
+/// Up to `n` modality cases taken round robin over the classes (in [`Modality::ALL`] order,
+/// each class in test-split order), so that the rare classes are scored too. Most synthetic
+/// cases (like most patients) get photons, and any text naming a photon technique parses as
+/// `photon`: on the natural mix a base model that just continues clinical prose would score
+/// the majority-class rate, and accuracy would say nothing about whether the task was learned.
+pub fn stratified(test: &[Example], n: usize) -> Vec<Example> {
+    let class = |e: &Example| Modality::parse(&e.target);
+    let mut queues: Vec<std::collections::VecDeque<&Example>> = Modality::ALL
+        .iter()
+        .map(|m| test.iter().filter(|e| class(e) == Some(*m)).collect())
+        .collect();
+    queues.push(test.iter().filter(|e| class(e).is_none()).collect());
+    let mut out = Vec::with_capacity(n.min(test.len()));
+    while out.len() < n && queues.iter().any(|q| !q.is_empty()) {
+        for q in &mut queues {
+            if out.len() < n {
+                out.extend(q.pop_front().cloned());
+            }
+        }
+    }
+    out
 }
 
 /// Generates the answers of `model` to every prompt of `task` (greedy, stopping at the
@@ -271,6 +298,28 @@ mod tests {
         assert_eq!(e.mean, Num(0.625));
         assert!(e.low.0 <= 0.625 && 0.625 <= e.high.0 && e.low.0 >= 0.0 && e.high.0 <= 1.0);
         assert_eq!(e, mean_estimate(&[0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]));
+    }
+
+    #[test]
+    fn stratified_takes_the_classes_in_turn() {
+        let ex = |id: &str, t: &str| Example {
+            id: id.into(),
+            input: String::new(),
+            target: t.into(),
+            language: ro_tasks::Language::En,
+        };
+        let test = [
+            ex("a", "photon"),
+            ex("b", "photon"),
+            ex("c", "photon"),
+            ex("d", "brachytherapy"),
+            ex("e", "electron"),
+            ex("f", "brachytherapy"),
+        ];
+        let ids = |v: Vec<Example>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(stratified(&test, 4)), ["a", "e", "d", "b"]);
+        assert_eq!(ids(stratified(&test, 10)), ["a", "e", "d", "b", "f", "c"]);
+        assert!(stratified(&test, 0).is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod training;
 
 use anyhow::{anyhow, Context, Result};
 use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::Backend;
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
 use llama_model::{
@@ -33,6 +34,7 @@ pub use progress::Stages;
 pub use report::{write_report, ReportFiles};
 pub use summary::{DemoSummary, RunStats};
 
+use crate::device::OnBackend;
 use crate::evaluate::json::write_atomically;
 use config::{BaseModel, ModelShape};
 use data::DemoData;
@@ -40,7 +42,7 @@ use evaluation::EvalTask;
 use summary::{LossCurves, ModelSummary};
 use training::{train, RunSettings};
 
-/// The CPU backend the demo computes on.
+/// The CPU backend of the demo (`--device cpu`).
 pub type Cpu = NdArray<f32>;
 /// Its autodiff wrapper, for training.
 pub type Train = Autodiff<Cpu>;
@@ -56,10 +58,19 @@ pub const OPTIMIZER_DEVICE_BUDGET: u64 = 256 << 10;
 /// Validation examples per task used for the fine-tuning validation loss.
 pub const VAL_EXAMPLES_PER_TASK: usize = 8;
 
-/// The tiny model's config: the preset's shape, Llama-3-style (GQA, llama3 RoPE scaling with
-/// theta 500000, tied embeddings), special ids of the trained tokenizer.
+/// The tiny model's config: [`shape_config`] with the special ids of the trained tokenizer.
 pub fn tiny_config(shape: &ModelShape, tok: &LlamaTokenizer) -> LlamaConfig {
-    let mut c = LlamaConfig::tiny(tok.vocab_size());
+    let mut c = shape_config(shape, tok.vocab_size());
+    c.bos_token_ids = tok.token_to_id("<|begin_of_text|>").into_iter().collect();
+    c.eos_token_ids = tok.stop_ids();
+    c.pad_token_id = Some(sequences::pad_id(tok));
+    c
+}
+
+/// A preset's shape as a Llama-3-style config (GQA, llama3 RoPE scaling with theta 500000,
+/// tied embeddings) over `vocab_size` tokens.
+pub fn shape_config(shape: &ModelShape, vocab_size: usize) -> LlamaConfig {
+    let mut c = LlamaConfig::tiny(vocab_size);
     c.hidden_size = shape.hidden_size;
     c.intermediate_size = shape.intermediate_size;
     c.num_hidden_layers = shape.num_layers;
@@ -75,9 +86,6 @@ pub fn tiny_config(shape: &ModelShape, tok: &LlamaTokenizer) -> LlamaConfig {
         original_max_position_embeddings: 8192,
     };
     c.tie_word_embeddings = true;
-    c.bos_token_ids = tok.token_to_id("<|begin_of_text|>").into_iter().collect();
-    c.eos_token_ids = tok.stop_ids();
-    c.pad_token_id = Some(sequences::pad_id(tok));
     c
 }
 
@@ -119,6 +127,20 @@ fn nf4_footprint<B: burn::tensor::backend::Backend>(m: &Llama<B>) -> (usize, usi
     (nf4, f32s)
 }
 
+/// Weights of the model as a dense checkpoint holds them (embeddings, projections, norms,
+/// `lm_head` if untied): an NF4 model's [`Module::num_params`] counts packed codes instead.
+fn weight_count<B: burn::tensor::backend::Backend>(m: &Llama<B>) -> usize {
+    let c = m.config();
+    let projections: usize = projections(m)
+        .iter()
+        .map(|p| p.in_features() * p.out_features())
+        .sum();
+    let embeddings = c.vocab_size * c.hidden_size;
+    let head = if m.lm_head.is_some() { embeddings } else { 0 };
+    let norms = (2 * c.num_hidden_layers + 1) * c.hidden_size;
+    embeddings + projections + norms + head
+}
+
 /// How often each training example of a task is repeated in the fine-tuning mix. The loss
 /// is a mean over target tokens, so a letter (~140 answer tokens) would outweigh a modality
 /// answer (~3 tokens) fifty-fold; repeating the short-answer tasks keeps them from being
@@ -131,6 +153,30 @@ pub fn task_repeats(task: TaskKind) -> usize {
     }
 }
 
+/// Most upsampling of a rare modality class (see [`class_repeats`]).
+pub const MAX_CLASS_REPEATS: usize = 8;
+
+/// How often each modality training example is repeated on top of [`task_repeats`], by its
+/// class: `sqrt(largest class / its class)`, rounded, between 1 and [`MAX_CLASS_REPEATS`].
+/// Most cases get photons (most synthetic ones too), and a model fine-tuned on the natural mix
+/// learns to answer `photon` to everything; square-root class-balanced upsampling is the usual
+/// remedy. Returns one factor per example, in order.
+pub fn class_repeats(examples: &[ro_tasks::Example]) -> Vec<usize> {
+    let class = |e: &ro_tasks::Example| ro_tasks::Modality::parse(&e.target);
+    let mut counts = std::collections::BTreeMap::new();
+    for e in examples {
+        *counts.entry(class(e)).or_insert(0usize) += 1;
+    }
+    let largest = counts.values().copied().max().unwrap_or(1);
+    examples
+        .iter()
+        .map(|e| {
+            let n = counts.get(&class(e)).copied().unwrap_or(1).max(1);
+            ((largest as f64 / n as f64).sqrt().round() as usize).clamp(1, MAX_CLASS_REPEATS)
+        })
+        .collect()
+}
+
 fn sft_examples<'a>(
     tok: &LlamaTokenizer,
     tasks: impl Iterator<Item = (TaskKind, &'a [ro_tasks::Example])>,
@@ -139,10 +185,15 @@ fn sft_examples<'a>(
 ) -> Result<Vec<TokenExample>> {
     let mut out = Vec::new();
     for (task, examples) in tasks {
+        let balance = if repeat && task == TaskKind::Modality {
+            class_repeats(examples)
+        } else {
+            vec![1; examples.len()]
+        };
         let times = if repeat { task_repeats(task) } else { 1 };
-        for e in examples {
+        for (e, k) in examples.iter().zip(balance) {
             let ex = sequences::sft_example(tok, e, task, max_len)?;
-            out.extend(std::iter::repeat_n(ex, times));
+            out.extend(std::iter::repeat_n(ex, times * k));
         }
     }
     Ok(out)
@@ -161,12 +212,29 @@ pub fn run(config: &RunConfig) -> Result<ReportFiles> {
 ///
 /// # Errors
 ///
-/// As [`run`].
+/// As [`run`]; `--device cuda` in a build without the `cuda` feature, or with no such GPU.
 pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
+    config.device.run(DemoRun { config, hidden })
+}
+
+/// The demo on the backend `--device` picked (training on its autodiff wrapper).
+struct DemoRun<'a> {
+    config: &'a RunConfig,
+    hidden: bool,
+}
+
+impl OnBackend for DemoRun<'_> {
+    type Output = ReportFiles;
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<ReportFiles> {
+        run_on::<B>(self.config, self.hidden, &device)
+    }
+}
+
+fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> Result<ReportFiles> {
     let out = &config.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut stages = Stages::new(hidden);
-    let device = Default::default();
 
     // 1. data
     let stage = stages.start("data", None);
@@ -186,7 +254,7 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
 
     // 2. tokenizer, 3. pre-training, 4. quantization
     let base_dir = out.join("base-model");
-    let (tok, pretrain_curves, base_params, model_dir) = match &config.base {
+    let (tok, pretrain_curves, model_dir) = match &config.base {
         BaseModel::Tiny {
             shape,
             pretrain_steps,
@@ -211,7 +279,7 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
                 std: 0.02,
                 seed: config.seed,
             };
-            let model = Llama::<Train>::random(&lcfg, &init, &device)
+            let model = Llama::<Autodiff<B>>::random(&lcfg, &init, device)
                 .map_err(|e| anyhow!("building the tiny model: {e}"))?
                 .set_trainable(TrainMode::FullParameter)
                 .map_err(|e| anyhow!("making the tiny model trainable: {e}"))?;
@@ -238,7 +306,7 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
             );
 
             let stage = stages.start("save base", None);
-            let dense: Llama<Cpu> = trained.model.valid();
+            let dense: Llama<B> = trained.model.valid();
             save_pretrained(&dense, &base_dir)
                 .map_err(|e| anyhow!("saving {}: {e}", base_dir.display()))?;
             let json = tok
@@ -247,29 +315,25 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
                 .map_err(|e| anyhow!("serializing the tokenizer: {e}"))?;
             write_atomically(&base_dir.join("tokenizer.json"), json.as_bytes())?;
             stages.finish(stage, format!("HF checkpoint {}", base_dir.display()));
-            (tok, trained.curves, params, base_dir.clone())
+            (tok, trained.curves, base_dir.clone())
         }
         BaseModel::Pretrained { model, tokenizer } => {
             let stage = stages.start("tokenizer", None);
             let tok = LlamaTokenizer::from_file(tokenizer)
                 .map_err(|e| anyhow!("{}: {e}", tokenizer.display()))?;
             stages.finish(stage, format!("{} tokens", tok.vocab_size()));
-            (tok, LossCurves::default(), 0, model.clone())
+            (tok, LossCurves::default(), model.clone())
         }
     };
 
     let stage = stages.start("quantize", None);
     let quantized =
-        load_pretrained::<Train>(&model_dir, &LoadOptions { load_in_4bit: true }, &device)
+        load_pretrained::<Autodiff<B>>(&model_dir, &LoadOptions { load_in_4bit: true }, device)
             .map_err(|e| anyhow!("loading {} in 4 bit: {e}", model_dir.display()))?;
     let lcfg = quantized.config().clone();
     let (nf4_bytes, f32_bytes) = nf4_footprint(&quantized);
-    let base_params = if base_params == 0 {
-        quantized.num_params()
-    } else {
-        base_params
-    };
-    let base_eval: Llama<Cpu> = quantized.valid();
+    let base_params = weight_count(&quantized);
+    let base_eval: Llama<B> = quantized.valid();
     stages.finish(
         stage,
         format!(
@@ -337,7 +401,7 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
             adapter_dir.display()
         ),
     );
-    let tuned_eval: Llama<Cpu> = tuned.model.valid();
+    let tuned_eval: Llama<B> = tuned.model.valid();
 
     // 6. evaluation
     let tasks = data
@@ -407,4 +471,48 @@ pub fn run_with(config: &RunConfig, hidden: bool) -> Result<ReportFiles> {
         examples,
     };
     write_report(out, &summary, &stages.into_stats())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_documented_sizes() {
+        use config::ModelSize;
+        let dev = Default::default();
+        for (size, params) in [
+            (ModelSize::Tiny, 301_536),
+            (ModelSize::Small, 5_205_248),
+            (ModelSize::Medium, 15_538_560),
+        ] {
+            let shape = size.shape();
+            let c = shape_config(&shape, shape.vocab_size);
+            assert!(c.num_key_value_heads < c.num_attention_heads, "GQA");
+            assert!(matches!(c.rope_scaling, RopeScaling::Llama3 { .. }));
+            let m = Llama::<Cpu>::random(&c, &RandomInit::default(), &dev).unwrap();
+            assert_eq!(m.num_params(), params, "{size:?}");
+            assert_eq!(weight_count(&m), params, "{size:?}");
+        }
+    }
+
+    #[test]
+    fn rare_modality_classes_are_upsampled_by_the_square_root() {
+        let ex = |t: &str| ro_tasks::Example {
+            id: String::new(),
+            input: String::new(),
+            target: t.into(),
+            language: ro_tasks::Language::En,
+        };
+        let mut v: Vec<_> = (0..100).map(|_| ex("photon")).collect();
+        v.extend((0..4).map(|_| ex("brachytherapy")));
+        v.push(ex("electron"));
+        v.push(ex("no idea"));
+        let r = class_repeats(&v);
+        assert_eq!(r[0], 1);
+        assert_eq!(r[100], 5, "sqrt(100 / 4)");
+        assert_eq!(r[104], MAX_CLASS_REPEATS, "sqrt(100) capped");
+        assert_eq!(r[105], MAX_CLASS_REPEATS);
+        assert!(class_repeats(&[]).is_empty());
+    }
 }

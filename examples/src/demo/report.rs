@@ -204,9 +204,10 @@ pub fn render_markdown(
     );
     let _ = writeln!(
         md,
-        "| evaluation | {} test cases per task, greedy decoding with KV cache, at most {} new tokens |\n",
+        "| evaluation | {} test cases per task (modality: taken in turn from each class), greedy decoding with KV cache, at most {} new tokens |",
         c.eval_cases_per_task, c.max_new_tokens
     );
+    let _ = writeln!(md, "| device | {} |\n", c.device);
 
     let _ = writeln!(md, "## Data\n");
     let _ = writeln!(
