@@ -899,3 +899,608 @@ fn evaluate_whole_file_failures() {
     assert_clean_failure("evaluate", &o, &["out.safetensors"]);
     d.assert_untouched(&["in.jsonl", "empty.jsonl", "big.jsonl"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// finetune and merge: shared model, config and adapter breakages
+// ---------------------------------------------------------------------------------------
+
+/// Every file under `dir` (relative path → bytes), to prove a directory was left as it was.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if p.is_dir() {
+                out.insert(rel.join(""), Vec::new());
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The safetensors file `path` with its JSON header changed by `edit` (data kept as is).
+fn edit_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut h: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(h.as_object_mut().unwrap());
+    std::fs::write(path, raw_safetensors(&h, &bytes[8 + n..])).unwrap();
+}
+
+fn rewrite_in_place(
+    path: &Path,
+    edit: impl FnOnce(&mut BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>),
+) {
+    let b = rewrite_safetensors(path, edit);
+    std::fs::write(path, b).unwrap();
+}
+
+/// Breakages of a copy of `llama/llama2` (or `llama/llama2_bnb4` where `.0` says so) that
+/// every program loading a model must refuse, each with the strings its message must hold.
+fn model_breakages() -> Vec<(&'static str, Edit, Vec<&'static str>)> {
+    let st = |m: &Path| m.join("model.safetensors");
+    let q = "model.layers.1.self_attn.q_proj.weight";
+    let up = "model.layers.0.mlp.up_proj.weight";
+    let absmax = "model.layers.0.mlp.down_proj.weight.absmax";
+    vec![
+        (
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                let b = std::fs::read(st(m)).unwrap();
+                std::fs::write(st(m), &b[..b.len() - 7]).unwrap();
+            }),
+            vec!["model.safetensors"],
+        ),
+        (
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                let b = std::fs::read(st(m)).unwrap();
+                std::fs::write(st(m), &b[..5]).unwrap();
+            }),
+            vec!["model.safetensors"],
+        ),
+        (
+            // Corrupt JSON header.
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                let mut b = std::fs::read(st(m)).unwrap();
+                b[9] = b'#';
+                std::fs::write(st(m), b).unwrap();
+            }),
+            vec!["model.safetensors"],
+        ),
+        (
+            // A header that lies: one tensor's data reaches past the end of the file.
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                edit_header(&st(m), |h| {
+                    h[q]["data_offsets"][1] = json!(1u64 << 40);
+                })
+            }),
+            vec!["model.safetensors"],
+        ),
+        (
+            // A header that lies: shape and byte range disagree.
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                edit_header(&st(m), |h| {
+                    h[q]["shape"] = json!([64, 32]);
+                })
+            }),
+            vec!["model.safetensors"],
+        ),
+        (
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                rewrite_in_place(&st(m), |t| {
+                    t.remove(q).unwrap();
+                })
+            }),
+            vec![q],
+        ),
+        (
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                rewrite_in_place(&st(m), |t| t.get_mut(up).unwrap().1.reverse())
+            }),
+            vec![up],
+        ),
+        (
+            "llama/llama2",
+            Box::new(move |m: &Path| {
+                rewrite_in_place(&st(m), |t| {
+                    t.get_mut("model.norm.weight").unwrap().0 = safetensors::Dtype::I16
+                })
+            }),
+            vec!["model.norm.weight"],
+        ),
+        (
+            "llama/llama2_bnb4",
+            Box::new(move |m: &Path| {
+                rewrite_in_place(&st(m), |t| {
+                    t.remove(absmax).unwrap();
+                })
+            }),
+            vec![absmax],
+        ),
+        (
+            "llama/llama2",
+            Box::new(|m: &Path| {
+                edit_config(m, |c| {
+                    c.insert(
+                        "rope_parameters".into(),
+                        json!({"rope_type": "yarn", "factor": 2.0}),
+                    );
+                })
+            }),
+            vec!["config.json", "rope_type", "yarn"],
+        ),
+        (
+            "llama/llama2",
+            Box::new(|m: &Path| {
+                edit_config(m, |c| {
+                    c.remove("num_attention_heads");
+                })
+            }),
+            vec!["config.json", "num_attention_heads"],
+        ),
+        (
+            "llama/llama2",
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("config.json"), "{\"hidden_size\": 64,").unwrap()
+            }),
+            vec!["config.json"],
+        ),
+        (
+            "llama/llama2",
+            Box::new(|m: &Path| {
+                std::fs::write(m.join("config.json"), b"{\"x\": \"\xff\"}").unwrap()
+            }),
+            vec!["config.json"],
+        ),
+    ]
+}
+
+/// Breakages of a copy of the PEFT adapter `peft/llama2_r8` (trained on `llama/llama2`).
+fn adapter_breakages() -> Vec<(Edit, Vec<&'static str>)> {
+    let cfg = |a: &Path, f: &dyn Fn(&mut Value)| {
+        let p = a.join("adapter_config.json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(p, v.to_string()).unwrap();
+    };
+    let a_key = "base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight";
+    vec![
+        (
+            Box::new(move |a: &Path| {
+                cfg(a, &|v| {
+                    v.as_object_mut().unwrap().remove("r");
+                })
+            }),
+            vec!["adapter_config.json", "`r`"],
+        ),
+        (
+            Box::new(move |a: &Path| cfg(a, &|v| v["target_modules"] = json!(["q_proj", "wq"]))),
+            vec!["adapter_config.json", "target_modules", "wq"],
+        ),
+        (
+            Box::new(|a: &Path| {
+                std::fs::write(
+                    a.join("adapter_config.json"),
+                    "{\"r\": 8, \"lora_alpha\": 1e999}",
+                )
+                .unwrap()
+            }),
+            vec!["adapter_config.json"],
+        ),
+        (
+            Box::new(move |a: &Path| {
+                rewrite_in_place(&a.join("adapter_model.safetensors"), |t| {
+                    let e = t.get_mut(a_key).unwrap();
+                    // [r, in] → [r / 2, 2 * in]: the same bytes, the wrong shape.
+                    e.1 = vec![e.1[0] / 2, e.1[1] * 2];
+                })
+            }),
+            vec![
+                "adapter_model.safetensors",
+                "layers.1.self_attn.v_proj.lora_A.weight",
+            ],
+        ),
+        (
+            Box::new(|a: &Path| {
+                let p = a.join("adapter_model.safetensors");
+                let b = std::fs::read(&p).unwrap();
+                std::fs::write(p, &b[..b.len() / 2]).unwrap();
+            }),
+            vec!["adapter_model.safetensors"],
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// finetune
+// ---------------------------------------------------------------------------------------
+
+fn finetune<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_finetune"), args)
+}
+
+const TOKENS: &[u8] =
+    b"{\"input_ids\":[1,5,6,7,8,9]}\n{\"input_ids\":[1,9,10,11],\"labels\":[-100,9,10,11]}\n";
+
+/// `finetune --task tokens` on `model` with `data` must fail cleanly twice: to a fresh
+/// output (which must not be created) and resuming a finished one-step run (whose
+/// checkpoint, adapter and metrics must stay byte for byte as they were).
+fn finetune_fails(model: &Path, data: &[u8], extra: &[&str], needles: &[&str]) {
+    let d = tempfile::tempdir().unwrap();
+    let good = d.path().join("good.jsonl");
+    std::fs::write(&good, TOKENS).unwrap();
+    let bad = d.path().join("data.jsonl");
+    std::fs::write(&bad, data).unwrap();
+    let run_dir = d.path().join("run");
+    let base = |data: &Path, out: &Path, steps: &str| -> Vec<String> {
+        [
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--task",
+            "tokens",
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            steps,
+            "--lora-r",
+            "2",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // The earlier run, on the committed fixture and good data.
+    let fixture = fixtures().join("llama/llama2");
+    let mut args = base(&good, &run_dir, "1");
+    args[1] = fixture.display().to_string();
+    let o = finetune(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = snapshot(&run_dir);
+
+    let fresh = d.path().join("fresh");
+    let mut args = base(&bad, &fresh, "1");
+    args.extend(extra.iter().map(|s| s.to_string()));
+    assert_clean_failure("finetune", &finetune(&args), needles);
+    assert!(!fresh.exists(), "a failed run left {}", fresh.display());
+
+    let mut args = base(&bad, &run_dir, "2");
+    args.extend(["--resume".to_string(), run_dir.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    assert_clean_failure("finetune", &finetune(&args), needles);
+    assert!(
+        snapshot(&run_dir) == before,
+        "a failed run changed {}",
+        run_dir.display()
+    );
+}
+
+#[test]
+fn finetune_bad_model_and_config() {
+    for (fixture, edit, needles) in model_breakages() {
+        let m = model_dir_copy(&fixtures().join(fixture));
+        edit(m.path());
+        finetune_fails(m.path(), TOKENS, &[], &needles);
+    }
+}
+
+#[test]
+fn finetune_bad_data_names_file_line_and_field() {
+    let m = fixtures().join("llama/llama2");
+    let cases: Vec<(&[u8], Vec<&str>)> = vec![
+        (
+            b"{\"input_ids\":[1,5,6]}\n{\"input_ids\":[1,\xff]}\n",
+            vec!["data.jsonl:2", "UTF-8"],
+        ),
+        (
+            b"{\"input_ids\":[1,5,6]}\n{\"input_ids\":[1,5\n",
+            vec!["data.jsonl:2", "JSON"],
+        ),
+        (
+            b"{\"input_ids\":[1,5,6]}\n[1,2]\n",
+            vec!["data.jsonl:2", "object"],
+        ),
+        (b"{\"input_ids\":[]}\n", vec!["data.jsonl:1", "input_ids"]),
+        (b"{\"labels\":[1]}\n", vec!["data.jsonl:1", "input_ids"]),
+        (b"", vec!["data.jsonl", "empty"]),
+        (b"\n  \n", vec!["data.jsonl", "empty"]),
+        // Out-of-range token ids: the vocabulary has 320; negative; beyond u32.
+        (
+            b"{\"input_ids\":[1,320]}\n",
+            vec!["data.jsonl:1", "input_ids", "320"],
+        ),
+        (
+            b"{\"input_ids\":[1,-5]}\n",
+            vec!["data.jsonl:1", "input_ids", "-5"],
+        ),
+        (
+            b"{\"input_ids\":[1,4294967296]}\n",
+            vec!["data.jsonl:1", "input_ids"],
+        ),
+        (
+            b"{\"input_ids\":[1,5.5]}\n",
+            vec!["data.jsonl:1", "input_ids"],
+        ),
+        // NaN / Infinity are not JSON numbers; 1e999 overflows.
+        (
+            b"{\"input_ids\":[1,5],\"labels\":[1,NaN]}\n",
+            vec!["data.jsonl:1"],
+        ),
+        (b"{\"input_ids\":[1,Infinity]}\n", vec!["data.jsonl:1"]),
+        (b"{\"input_ids\":[1,1e999]}\n", vec!["data.jsonl:1"]),
+        (
+            b"{\"input_ids\":[1,5],\"labels\":[1]}\n",
+            vec!["data.jsonl:1", "labels"],
+        ),
+        (
+            b"{\"input_ids\":[1,5],\"labels\":[1,-7]}\n",
+            vec!["data.jsonl:1", "labels"],
+        ),
+        // Nothing to learn from: every label masked.
+        (
+            b"{\"input_ids\":[1,5],\"labels\":[-100,-100]}\n",
+            vec!["data.jsonl", "-100"],
+        ),
+    ];
+    for (data, needles) in cases {
+        finetune_fails(&m, data, &[], &needles);
+    }
+    // A bad --eval file is named as well.
+    let d = tempfile::tempdir().unwrap();
+    let ev = d.path().join("eval.jsonl");
+    std::fs::write(&ev, b"{\"input_ids\":[1,2]}\n\n{\"input_ids\":[1,\"x\"]}\n").unwrap();
+    finetune_fails(
+        &m,
+        TOKENS,
+        &["--eval", ev.to_str().unwrap()],
+        &["eval.jsonl:3", "input_ids"],
+    );
+}
+
+#[test]
+fn finetune_bad_numbers_name_the_flag() {
+    let m = fixtures().join("llama/llama2");
+    for (flag, v) in [
+        ("--lr", "nan"),
+        ("--lr", "inf"),
+        ("--lr", "-1"),
+        ("--lora-alpha", "inf"),
+        ("--lora-alpha", "NaN"),
+        ("--lora-dropout", "nan"),
+        ("--lora-dropout", "1"),
+        ("--max-grad-norm", "-inf"),
+        ("--weight-decay", "NaN"),
+        ("--memory-budget", "nan"),
+        ("--memory-budget", "0"),
+        ("--lora-r", "0"),
+        ("--max-seq-len", "1"),
+        ("--batch-size", "0"),
+    ] {
+        let arg = format!("{flag}={v}");
+        finetune_fails(&m, TOKENS, &[&arg], &[flag]);
+    }
+    // --epochs conflicts with --steps (clap) and must be a positive finite number itself.
+    finetune_fails(&m, TOKENS, &["--epochs=inf"], &["--epochs"]);
+    // A sequence longer than --max-seq-len names file, line and flag.
+    finetune_fails(
+        &m,
+        TOKENS,
+        &["--max-seq-len=4"],
+        &["data.jsonl:1", "--max-seq-len"],
+    );
+    finetune_fails(
+        &m,
+        TOKENS,
+        &["--target-modules", "q_proj,wq"],
+        &["target", "wq"],
+    );
+}
+
+#[test]
+fn finetune_bad_init_adapter() {
+    let m = fixtures().join("llama/llama2");
+    for (edit, needles) in adapter_breakages() {
+        let a = model_dir_copy(&fixtures().join("peft/llama2_r8"));
+        edit(a.path());
+        let arg = a.path().to_str().unwrap().to_string();
+        finetune_fails(&m, TOKENS, &["--init-adapter", &arg], &needles);
+    }
+}
+
+#[test]
+fn finetune_unwritable_output_and_write_error() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("d.jsonl");
+    std::fs::write(&data, TOKENS).unwrap();
+    let model = fixtures().join("llama/llama2");
+    let file = d.path().join("plain-file");
+    std::fs::write(&file, b"keep").unwrap();
+    let args = |out: &Path, steps: &str| -> Vec<String> {
+        [
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--task",
+            "tokens",
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            steps,
+            "--lora-r",
+            "2",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // The output's parent is a regular file.
+    let o = finetune(&args(&file.join("out"), "1"));
+    assert_clean_failure("finetune", &o, &["plain-file"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+
+    // A finished one-step run, then a resumed one whose writes fail (file size limit 8 KiB:
+    // the metrics lines fit, the optimizer state and adapter weights do not).
+    let run_dir = d.path().join("run");
+    let o = finetune(&args(&run_dir, "1"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut before = snapshot(&run_dir);
+    let metrics_before = before.remove(Path::new("metrics.jsonl")).unwrap();
+    let mut a = args(&run_dir, "2");
+    a.extend(["--resume".to_string(), run_dir.display().to_string()]);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_finetune"))
+        .args(&a)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_clean_failure("finetune", &o, &["run"]);
+    let mut after = snapshot(&run_dir);
+    // metrics.jsonl may have gained the step-2 line (a resume truncates it back); the
+    // checkpoint and the adapter are as they were and no half-written checkpoint is left.
+    let metrics_after = after.remove(Path::new("metrics.jsonl")).unwrap();
+    assert!(metrics_after.starts_with(&metrics_before));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "files added or removed"
+    );
+    assert!(after == before, "the earlier checkpoint or adapter changed");
+}
+
+// ---------------------------------------------------------------------------------------
+// merge
+// ---------------------------------------------------------------------------------------
+
+fn merge<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_merge"), args)
+}
+
+/// `merge` of `model` and `adapter` must fail cleanly twice: to a fresh output (which must
+/// not be created, nor any temporary directory beside it) and with `--force` over an
+/// existing merged directory (which must stay as it was).
+fn merge_fails(model: &Path, adapter: &Path, extra: &[&str], needles: &[&str]) {
+    let d = OutDir::new();
+    let existing = d.path("merged");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::write(existing.join("model.safetensors"), OutDir::KEEP).unwrap();
+    let before = snapshot(&existing);
+    for (out, force) in [(d.path("fresh"), false), (existing.clone(), true)] {
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("--model"),
+            model.as_os_str(),
+            OsStr::new("--adapter"),
+            adapter.as_os_str(),
+            OsStr::new("--output"),
+            out.as_os_str(),
+        ];
+        if force {
+            args.push(OsStr::new("--force"));
+        }
+        args.extend(extra.iter().map(OsStr::new));
+        assert_clean_failure("merge", &merge(&args), needles);
+        d.assert_untouched(&["merged"]);
+        assert!(snapshot(&existing) == before, "the existing output changed");
+    }
+}
+
+#[test]
+fn merge_bad_model_and_config() {
+    let adapter = fixtures().join("peft/llama2_r8");
+    for (fixture, edit, needles) in model_breakages() {
+        let m = model_dir_copy(&fixtures().join(fixture));
+        edit(m.path());
+        merge_fails(m.path(), &adapter, &[], &needles);
+    }
+}
+
+#[test]
+fn merge_bad_adapter() {
+    let model = fixtures().join("llama/llama2");
+    for (edit, needles) in adapter_breakages() {
+        let a = model_dir_copy(&fixtures().join("peft/llama2_r8"));
+        edit(a.path());
+        merge_fails(&model, a.path(), &[], &needles);
+    }
+    // An adapter for another model: lora_B has the wrong number of rows for this one.
+    let a = model_dir_copy(&fixtures().join("peft/llama2_r8"));
+    let k = "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight";
+    rewrite_in_place(&a.path().join("adapter_model.safetensors"), |t| {
+        let e = t.get_mut(k).unwrap();
+        e.1 = vec![e.1[0] * 2, e.1[1] / 2];
+    });
+    merge_fails(
+        &model,
+        a.path(),
+        &[],
+        &["layers.0.mlp.down_proj.lora_B.weight"],
+    );
+    // Not directories; a bad --dtype (clap).
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("file");
+    std::fs::write(&f, b"x").unwrap();
+    merge_fails(&model, &f, &[], &["--adapter", "file"]);
+    merge_fails(&f, a.path(), &[], &["--model", "file"]);
+    merge_fails(&model, a.path(), &["--dtype", "nan"], &["--dtype"]);
+}
+
+#[test]
+fn merge_unwritable_output_and_write_error() {
+    let model = fixtures().join("llama/llama2");
+    let adapter = fixtures().join("peft/llama2_r8");
+    let d = OutDir::new();
+    // The output's parent is a regular file.
+    let o = merge(&[
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--adapter"),
+        adapter.as_os_str(),
+        OsStr::new("--output"),
+        d.out().join("merged").as_os_str(),
+    ]);
+    assert_clean_failure("merge", &o, &["out.safetensors"]);
+    d.assert_untouched(&[]);
+    // A write error half-way through model.safetensors (~200 KiB against a 4 KiB limit),
+    // to a fresh output and over an existing one with --force.
+    let existing = d.path("merged");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::write(existing.join("model.safetensors"), OutDir::KEEP).unwrap();
+    let before = snapshot(&existing);
+    for (out, force) in [(d.path("fresh"), false), (existing.clone(), true)] {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_merge"))
+            .arg("--model")
+            .arg(&model)
+            .arg("--adapter")
+            .arg(&adapter)
+            .arg("--output")
+            .arg(&out)
+            .env("RUST_BACKTRACE", "1");
+        if force {
+            cmd.arg("--force");
+        }
+        let o = cmd.output().unwrap();
+        let name = out.file_name().unwrap().to_str().unwrap();
+        assert_clean_failure("merge", &o, &[name, "model.safetensors"]);
+        d.assert_untouched(&["merged"]);
+        assert!(snapshot(&existing) == before, "the existing output changed");
+    }
+}

@@ -11,6 +11,7 @@ use burn_ndarray::NdArray;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{load_adapter, load_pretrained, save_pretrained_as, LoadOptions, SaveDtype};
+use ro_examples::finetune::base::name_adapter_file;
 
 type Backend = NdArray<f32>;
 
@@ -123,7 +124,8 @@ fn build(args: &Args, tmp: &Path) -> Result<()> {
 
     bar.set_message(format!("loading adapter {}", args.adapter.display()));
     let model = load_adapter(model, &args.adapter)
-        .with_context(|| format!("--adapter {}", args.adapter.display()))?;
+        .map_err(|e| name_adapter_file(&args.adapter, e))
+        .context("--adapter")?;
     bar.inc(1);
 
     bar.set_message("merging");

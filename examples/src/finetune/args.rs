@@ -247,7 +247,7 @@ impl FinetuneArgs {
             bail!("--lora-r: must be at least 1");
         }
         if !self.lora_alpha.is_finite() {
-            bail!("--lora-alpha: must be finite");
+            bail!("--lora-alpha {}: must be finite", self.lora_alpha);
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
             bail!("--lora-dropout {}: must be in [0, 1)", self.lora_dropout);

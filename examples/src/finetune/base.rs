@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use llama_model::hf::checkpoint::Checkpoint;
 use llama_model::hf::load::CheckpointSource;
-use llama_model::peft::ADAPTER_CONFIG_FILE;
+use llama_model::peft::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE};
+use llama_model::LlamaError;
 use llama_model::{load_adapter, load_pretrained, AdapterConfig, Llama, LlamaConfig, LoadOptions};
 use qlora_core::{LoraConfig, QuantConfig};
 
@@ -77,10 +78,28 @@ pub fn attach_adapter<B: Backend>(
     seed: u64,
 ) -> Result<Llama<B>> {
     match init {
-        Some(dir) => {
-            load_adapter(model, dir).with_context(|| format!("--init-adapter {}", dir.display()))
-        }
+        Some(dir) => load_adapter(model, dir)
+            .map_err(|e| name_adapter_file(dir, e).context("--init-adapter")),
         None => Ok(model.with_lora(lora, seed)?),
+    }
+}
+
+/// A [`load_adapter`] error with the file it is about named: llama-model names the file in
+/// its I/O, JSON and safetensors errors, but gives a rejected config field or an adapter
+/// tensor that does not fit the model by field or tensor name alone.
+pub fn name_adapter_file(dir: &Path, e: LlamaError) -> anyhow::Error {
+    let file = match &e {
+        LlamaError::Config { .. } => Some(ADAPTER_CONFIG_FILE),
+        LlamaError::MissingTensor { .. }
+        | LlamaError::UnexpectedTensors { .. }
+        | LlamaError::Shape { .. }
+        | LlamaError::Dtype { .. }
+        | LlamaError::Lora { .. } => Some(ADAPTER_WEIGHTS_FILE),
+        _ => None,
+    };
+    match file {
+        Some(f) => anyhow::Error::new(e).context(format!("{}", dir.join(f).display())),
+        None => anyhow::Error::new(e).context(format!("{}", dir.display())),
     }
 }
 

@@ -223,6 +223,26 @@ struct Job {
 /// not fit `--memory-budget`, a model that does not load, a non-finite loss (naming the step;
 /// the checkpoints written before it are left as they are).
 pub fn run(args: &FinetuneArgs) -> Result<Summary> {
+    let created = !args.output.exists();
+    let result = run_in(args);
+    if result.is_err() && created && args.output.is_dir() {
+        remove_if_no_checkpoint(&args.output);
+    }
+    result
+}
+
+/// Removes an output directory this run created when the run failed before writing a
+/// checkpoint: nothing in it could be resumed, and a failed run leaves no partial output.
+fn remove_if_no_checkpoint(out: &Path) {
+    if !matches!(latest_checkpoint(out), Ok(Some(_))) {
+        if let Err(e) = std::fs::remove_dir_all(out) {
+            log::warn!("removing {} after the failed run: {e}", out.display());
+        }
+    }
+}
+
+/// [`run`], which removes the output directory it created when this fails early.
+fn run_in(args: &FinetuneArgs) -> Result<Summary> {
     args.validate()?;
     let device = args.device.unwrap_or_else(DeviceChoice::auto);
     device.check()?;
