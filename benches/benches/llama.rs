@@ -1,9 +1,12 @@
 //! LLaMA forward, prefill and decode on CPU (NdArray, f32) for a small config:
 //! hidden 512, 8 layers, 8 heads (4 KV heads), MLP 1376, vocab 4096.
 //!
-//! - `llama/prefill_128`: one forward over 128 tokens (throughput = prompt tokens/s)
-//! - `llama/decode_1`: one cached decode step after a 128-token prompt (tokens/s)
-//! - `llama/generate_32`: greedy generation of 32 tokens after a 16-token prompt
+//! Each with fp32 weights and with NF4 (double-quantized) projections:
+//!
+//! - `llama/prefill_128_*`: one forward over 128 tokens (throughput = prompt tokens/s)
+//! - `llama/decode_1_after_128_*`: one cached decode step after a 128-token prompt (tokens/s;
+//!   NF4 decodes through the host 4-bit GEMV, `qlora_core::quant::gemv`)
+//! - `llama/generate_32_after_16_*`: greedy generation of 32 tokens after a 16-token prompt
 
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_ndarray::NdArray;
@@ -11,6 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use llama_model::{
     generate, GenerationConfig, KvCache, Llama, LlamaConfig, LlamaInput, RandomInit,
 };
+use qlora_core::QuantConfig;
 
 type B = NdArray<f32>;
 
@@ -34,12 +38,26 @@ fn ids(n: usize) -> Tensor<B, 2, Int> {
 fn bench(c: &mut Criterion) {
     let dev = Default::default();
     let cfg = small_config();
-    let model = Llama::<B>::random(&cfg, &RandomInit { std: 0.05, seed: 1 }, &dev).expect("model");
+    let init = RandomInit { std: 0.05, seed: 1 };
+    let dense = Llama::<B>::random(&cfg, &init, &dev).expect("model");
+    let nf4 =
+        Llama::<B>::random_quantized(&cfg, &init, QuantConfig::default(), &dev).expect("model");
     let mut g = c.benchmark_group("llama");
     g.sample_size(10);
+    for (name, model) in [("fp32", &dense), ("nf4", &nf4)] {
+        bench_model(&mut g, name, model, &cfg);
+    }
+    g.finish();
+}
 
+fn bench_model(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    model: &Llama<B>,
+    cfg: &LlamaConfig,
+) {
     g.throughput(Throughput::Elements(128));
-    g.bench_function("prefill_128_fp32", |b| {
+    g.bench_function(format!("prefill_128_{name}"), |b| {
         b.iter(|| {
             let mut cache = KvCache::new(cfg.num_hidden_layers);
             let out = model
@@ -50,7 +68,7 @@ fn bench(c: &mut Criterion) {
     });
 
     g.throughput(Throughput::Elements(1));
-    g.bench_function("decode_1_after_128_fp32", |b| {
+    g.bench_function(format!("decode_1_after_128_{name}"), |b| {
         let mut prefilled = KvCache::new(cfg.num_hidden_layers);
         model
             .forward_cached(LlamaInput::new(ids(128)), &mut prefilled, true)
@@ -68,12 +86,11 @@ fn bench(c: &mut Criterion) {
     });
 
     g.throughput(Throughput::Elements(32));
-    g.bench_function("generate_32_after_16_fp32", |b| {
+    g.bench_function(format!("generate_32_after_16_{name}"), |b| {
         let prompt: Vec<u32> = (0..16).map(|i| (i * 37 + 11) % 4096).collect();
         let gc = GenerationConfig::greedy(32);
-        b.iter(|| generate(&model, std::slice::from_ref(&prompt), &gc, |_| {}).expect("generate"))
+        b.iter(|| generate(model, std::slice::from_ref(&prompt), &gc, |_| {}).expect("generate"))
     });
-    g.finish();
 }
 
 criterion_group!(benches, bench);

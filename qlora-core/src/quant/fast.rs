@@ -154,16 +154,20 @@ pub fn dequantize_nf4_into<T: QuantFloat>(
     out.par_chunks_mut(task_elems)
         .zip(packed.par_chunks(task_elems / 2))
         .zip(absmax.par_chunks(task_blocks))
-        .for_each(|((dst, src), am)| {
-            let done = simd::dequantize_full_blocks(src, am, bs, dst);
-            dequantize_blocks_portable(
-                &src[done * bs / 2..],
-                &am[done..],
-                bs,
-                &mut dst[done * bs..],
-            );
-        });
+        .for_each(|((dst, src), am)| dequantize_blocks(src, am, bs, dst));
     Ok(())
+}
+
+/// Dequantizes consecutive blocks on this thread (only the last may be partial): the SIMD
+/// kernel for the full blocks where the CPU has it, the portable loop for the rest.
+pub(crate) fn dequantize_blocks<T: QuantFloat>(src: &[u8], am: &[f32], bs: usize, dst: &mut [T]) {
+    let done = simd::dequantize_full_blocks(src, am, bs, dst);
+    dequantize_blocks_portable(
+        &src[done * bs / 2..],
+        &am[done..],
+        bs,
+        &mut dst[done * bs..],
+    );
 }
 
 /// The portable kernel for consecutive blocks (only the last may be partial).

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use crate::error::Result;
+use crate::quant::gemv::{nf4_matmul, nf4_matmul_supported};
 use crate::quant::tensor::{dequantize_tensor, two_d};
 use crate::quant_state::{QuantConfig, QuantState};
 
@@ -108,8 +109,52 @@ impl<B: Backend> Nf4Linear<B> {
     /// # Shapes
     /// - `x`: `[..., in]`
     /// - output: `[..., out]`
+    ///
+    /// An input of at most [`HOST_GEMV_MAX_ROWS`] rows outside autodiff (decoding) is
+    /// multiplied on the host straight from the 4-bit weight ([`nf4_matmul`]), without
+    /// materializing the dense weight; anything else dequantizes the weight to the input's
+    /// device and multiplies there. The two agree up to the order of f32 additions.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        if let Some(y) = self.forward_host(&x) {
+            return y;
+        }
         let w = self.dequantize(&x.device());
         burn::tensor::module::linear(x, w.transpose(), self.bias.as_ref().map(|b| b.val()))
     }
+
+    /// The host GEMV path of [`Nf4Linear::forward`], when it applies.
+    fn forward_host<const D: usize>(&self, x: &Tensor<B, D>) -> Option<Tensor<B, D>> {
+        let device = x.device();
+        let dims = x.dims();
+        let cols = *dims.last()?;
+        let rows: usize = dims[..D - 1].iter().product();
+        if B::ad_enabled(&device)
+            || rows == 0
+            || rows > HOST_GEMV_MAX_ROWS
+            || cols != self.in_features()
+            || !nf4_matmul_supported(&self.weight)
+        {
+            return None;
+        }
+        let xs = x
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .ok()?;
+        let absmax = self.weight.absmax().to_f32();
+        let y = nf4_matmul(&self.weight, &absmax, &xs, rows).ok()?;
+        let mut out_dims = dims;
+        out_dims[D - 1] = self.out_features();
+        let y = Tensor::<B, D>::from_data(TensorData::new(y, out_dims), &device);
+        Some(match &self.bias {
+            Some(b) => y + b.val().unsqueeze::<D>(),
+            None => y,
+        })
+    }
 }
+
+/// The most input rows (tokens times batch) [`Nf4Linear::forward`] multiplies on the host
+/// from the 4-bit weight; longer inputs (prefill, training) dequantize and use the backend's
+/// matmul.
+pub const HOST_GEMV_MAX_ROWS: usize = 16;

@@ -2,6 +2,7 @@
 
 pub mod dtype;
 pub mod fast;
+pub mod gemv;
 pub mod linear;
 mod simd;
 pub mod tensor;
