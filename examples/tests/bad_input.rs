@@ -720,7 +720,7 @@ fn generate_bad_adapter() {
                 v["target_modules"] = json!(["q_proj", "wq"]);
                 std::fs::write(p, v.to_string()).unwrap();
             }),
-            vec!["target_modules", "wq"],
+            vec!["adapter_config.json", "target_modules", "wq"],
         ),
         (
             Box::new(|a: &Path| {
@@ -729,7 +729,7 @@ fn generate_bad_adapter() {
                 v["r"] = json!(0);
                 std::fs::write(p, v.to_string()).unwrap();
             }),
-            vec!["r"],
+            vec!["adapter_config.json", "r"],
         ),
         (
             Box::new(|a: &Path| {
@@ -740,7 +740,10 @@ fn generate_bad_adapter() {
                 });
                 std::fs::write(p, b).unwrap();
             }),
-            vec!["layers.1.self_attn.v_proj.lora_B.weight"],
+            vec![
+                "adapter_model.safetensors",
+                "layers.1.self_attn.v_proj.lora_B.weight",
+            ],
         ),
         (
             Box::new(|a: &Path| {
@@ -1503,4 +1506,134 @@ fn merge_unwritable_output_and_write_error() {
         d.assert_untouched(&["merged"]);
         assert!(snapshot(&existing) == before, "the existing output changed");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// demo
+// ---------------------------------------------------------------------------------------
+
+fn demo<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(env!("CARGO_BIN_EXE_demo"), args)
+}
+
+/// `demo --quick --model M --tokenizer T` must fail cleanly, before writing anything: to a
+/// fresh `--out` (which must not appear) and to an existing one (left as it was).
+fn demo_fails(model: &Path, tokenizer: &Path, extra: &[&str], needles: &[&str]) {
+    let d = tempfile::tempdir().unwrap();
+    let existing = d.path().join("existing");
+    std::fs::create_dir_all(existing.join("data")).unwrap();
+    std::fs::write(existing.join("metrics.json"), b"{\"kept\": true}").unwrap();
+    std::fs::write(existing.join("data/train.jsonl"), b"{}\n").unwrap();
+    let before = snapshot(&existing);
+    for out in [d.path().join("fresh"), existing.clone()] {
+        let mut args: Vec<String> = [
+            "--quick",
+            "--model",
+            model.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        assert_clean_failure("demo", &demo(&args), needles);
+    }
+    assert!(
+        !d.path().join("fresh").exists(),
+        "a failed demo left its --out"
+    );
+    assert_eq!(
+        snapshot(&existing),
+        before,
+        "a failed demo changed an existing --out"
+    );
+}
+
+#[test]
+fn demo_on_a_broken_checkpoint_or_tokenizer_writes_nothing() {
+    let tok = fixtures().join("llama/tiny_tokenizer.json");
+    for (fixture, edit, needles) in model_breakages() {
+        let m = model_dir_copy(&fixtures().join(fixture));
+        edit(m.path());
+        demo_fails(m.path(), &tok, &[], &needles);
+    }
+    let model = fixtures().join("llama/llama2");
+    let d = tempfile::tempdir().unwrap();
+    // A tokenizer that is not JSON, one that is missing, one larger than the model's vocab.
+    let bad = d.path().join("tokenizer.json");
+    std::fs::write(&bad, b"{\"model\": ").unwrap();
+    demo_fails(&model, &bad, &[], &["tokenizer.json"]);
+    demo_fails(&model, &d.path().join("none.json"), &[], &["none.json"]);
+    let small = model_dir_copy(&model);
+    edit_config(small.path(), |c| {
+        c.insert("vocab_size".into(), json!(100));
+    });
+    edit_header_vocab(small.path(), 100);
+    demo_fails(
+        small.path(),
+        &tok,
+        &[],
+        &["tiny_tokenizer.json", "vocab_size 100"],
+    );
+}
+
+/// Cuts the embedding and head of `model.safetensors` in `m` to `vocab` rows, so that the
+/// checkpoint itself is consistent with a config of that vocabulary.
+fn edit_header_vocab(m: &Path, vocab: usize) {
+    let p = m.join("model.safetensors");
+    let b = rewrite_safetensors(&p, |t| {
+        for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+            if let Some((dtype, shape, bytes)) = t.get_mut(name) {
+                let row = bytes.len() / shape[0];
+                bytes.truncate(row * vocab);
+                shape[0] = vocab;
+                let _ = dtype;
+            }
+        }
+    });
+    std::fs::write(p, b).unwrap();
+}
+
+#[test]
+fn demo_bad_flags() {
+    let model = fixtures().join("llama/llama2");
+    let tok = fixtures().join("llama/tiny_tokenizer.json");
+    for (extra, needles) in [
+        (vec!["--lr", "nan"], vec!["--lr"]),
+        (vec!["--cases", "0"], vec!["--cases"]),
+        (vec!["--steps", "x"], vec!["--steps"]),
+        (vec!["--device", "tpu"], vec!["tpu"]),
+    ] {
+        demo_fails(&model, &tok, &extra, &needles);
+    }
+    // --model without --tokenizer.
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    let o = demo(&[
+        OsStr::new("--quick"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    // clap names the missing flag on the line after its one `error:` line.
+    assert_clean_failure("demo", &o, &["required argument"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tokenizer"));
+    assert!(!out.exists());
+    // An --out whose parent is a regular file.
+    let file = d.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = demo(&[
+        OsStr::new("--quick"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--tokenizer"),
+        tok.as_os_str(),
+        OsStr::new("--out"),
+        file.join("out").as_os_str(),
+    ]);
+    assert_clean_failure("demo", &o, &["file"]);
 }

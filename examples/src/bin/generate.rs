@@ -18,6 +18,7 @@ use llama_model::{
 };
 use qlora_core::QuantConfig;
 use ro_examples::device::{DeviceChoice, OnBackend};
+use ro_examples::finetune::base::name_adapter_file;
 
 /// Generate text with a LLaMA-2/3 checkpoint (config.json + safetensors).
 #[derive(Debug, Parser)]
@@ -146,7 +147,9 @@ fn prompt_ids(args: &Args, tok: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
 }
 
 fn apply_adapter<B: Backend>(model: Llama<B>, adapter: &Path) -> Result<Llama<B>> {
-    load_adapter(model, adapter).with_context(|| format!("--adapter {}", adapter.display()))
+    load_adapter(model, adapter)
+        .map_err(|e| name_adapter_file(adapter, e))
+        .context("--adapter")
 }
 
 fn dump_logits<B: Backend>(model: &Llama<B>, ids: &[u32], path: &Path) -> Result<()> {

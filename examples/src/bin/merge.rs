@@ -109,6 +109,29 @@ fn run(args: Args) -> Result<()> {
     result
 }
 
+/// Moves the finished `tmp` to `output`. An existing `output` (--force) is first renamed
+/// aside and deleted only once the new one is in place, so that a failure at any point
+/// leaves either the old or the new checkpoint under the name, never neither.
+fn replace_dir(tmp: &Path, output: &Path) -> Result<()> {
+    if !output.exists() {
+        return std::fs::rename(tmp, output)
+            .with_context(|| format!("moving the result to {}", output.display()));
+    }
+    let mut old_name = tmp.file_name().unwrap_or_default().to_os_string();
+    old_name.push(".old");
+    let old = tmp.with_file_name(old_name);
+    let _ = std::fs::remove_dir_all(&old);
+    std::fs::rename(output, &old)
+        .with_context(|| format!("--force: moving {} aside", output.display()))?;
+    if let Err(e) = std::fs::rename(tmp, output) {
+        // Put the old checkpoint back under its name.
+        let _ = std::fs::rename(&old, output);
+        return Err(e).with_context(|| format!("moving the result to {}", output.display()));
+    }
+    std::fs::remove_dir_all(&old)
+        .with_context(|| format!("--force: removing the replaced {}", old.display()))
+}
+
 fn build(args: &Args, tmp: &Path) -> Result<()> {
     let bar = ProgressBar::new(4).with_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} ({elapsed})")
@@ -144,15 +167,43 @@ fn build(args: &Args, tmp: &Path) -> Result<()> {
                 .with_context(|| format!("copying {}", src.display()))?;
         }
     }
-    if args.output.exists() {
-        std::fs::remove_dir_all(&args.output)
-            .with_context(|| format!("--force: removing {}", args.output.display()))?;
-    }
-    std::fs::rename(tmp, &args.output)
-        .with_context(|| format!("moving the result to {}", args.output.display()))?;
+    replace_dir(tmp, &args.output)?;
     bar.inc(1);
     bar.finish_and_clear();
     log::info!("merged checkpoint written to {}", args.output.display());
     eprintln!("merge: wrote {}", args.output.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_dir_swaps_in_the_new_checkpoint_and_leaves_nothing_aside() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("merged");
+        let tmp = temp_sibling(&out).unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("model.safetensors"), b"new").unwrap();
+        // No output yet: a plain rename.
+        replace_dir(&tmp, &out).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("model.safetensors")).unwrap(),
+            b"new"
+        );
+        // --force over an existing output.
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("model.safetensors"), b"newer").unwrap();
+        replace_dir(&tmp, &out).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("model.safetensors")).unwrap(),
+            b"newer"
+        );
+        let left: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("merged")]);
+    }
 }

@@ -15,7 +15,7 @@ pub mod sequences;
 pub mod summary;
 pub mod training;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::Backend;
 use burn_autodiff::Autodiff;
@@ -233,13 +233,14 @@ impl OnBackend for DemoRun<'_> {
 
 fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> Result<ReportFiles> {
     let out = &config.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let create_out =
+        || std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()));
     let mut stages = Stages::new(hidden);
 
-    // 1. data
+    // 1. data (written to OUT/data once the base model has loaded: a bad --model or
+    // --tokenizer leaves no output behind)
     let stage = stages.start("data", None);
     let data = DemoData::generate(config.cases, config.seed);
-    data.write(&out.join("data"))?;
     let mut sizes = data.sizes();
     let msg = sizes
         .per_task
@@ -306,6 +307,7 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
             );
 
             let stage = stages.start("save base", None);
+            create_out()?;
             let dense: Llama<B> = trained.model.valid();
             save_pretrained(&dense, &base_dir)
                 .map_err(|e| anyhow!("saving {}: {e}", base_dir.display()))?;
@@ -331,6 +333,20 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
         load_pretrained::<Autodiff<B>>(&model_dir, &LoadOptions { load_in_4bit: true }, device)
             .map_err(|e| anyhow!("loading {} in 4 bit: {e}", model_dir.display()))?;
     let lcfg = quantized.config().clone();
+    if tok.vocab_size() > lcfg.vocab_size {
+        bail!(
+            "{}: the tokenizer has {} tokens but {}/config.json has vocab_size {}",
+            match &config.base {
+                BaseModel::Pretrained { tokenizer, .. } => tokenizer.display().to_string(),
+                BaseModel::Tiny { .. } => "the trained tokenizer".to_string(),
+            },
+            tok.vocab_size(),
+            model_dir.display(),
+            lcfg.vocab_size
+        );
+    }
+    create_out()?;
+    data.write(&out.join("data"))?;
     let (nf4_bytes, f32_bytes) = nf4_footprint(&quantized);
     let base_params = weight_count(&quantized);
     let base_eval: Llama<B> = quantized.valid();
