@@ -250,12 +250,21 @@ fn interrupted_and_resumed_run_equals_an_uninterrupted_one() {
     args.extend(["--resume", s(&part)]);
     ok(&finetune(&args));
 
+    assert_same_run(&full, &part);
+    assert_eq!(metrics(&full).len(), 6 + 3);
+}
+
+/// The run in `resumed` ended with the adapter of the uninterrupted run in `full`, byte for
+/// byte, and the same metric lines (step, loss, lr, grad_norm, eval loss and tokens).
+fn assert_same_run(full: &Path, resumed: &Path) {
     let a = std::fs::read(full.join("adapter_model.safetensors")).unwrap();
-    let b = std::fs::read(part.join("adapter_model.safetensors")).unwrap();
-    assert!(a == b, "resumed adapter differs from the uninterrupted one");
-    let (ma, mb) = (metrics(&full), metrics(&part));
-    assert_eq!(ma.len(), mb.len());
-    assert_eq!(ma.len(), 6 + 3);
+    let b = std::fs::read(resumed.join("adapter_model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "the resumed adapter differs from the uninterrupted one"
+    );
+    let (ma, mb) = (metrics(full), metrics(resumed));
+    assert_eq!(ma.len(), mb.len(), "{ma:?}\n{mb:?}");
     for (x, y) in ma.iter().zip(&mb) {
         for k in [
             "step",
@@ -393,26 +402,7 @@ fn killed_at_random_points_and_resumed_equals_an_uninterrupted_run() {
         !check_no_half_written_outputs(&out),
         "temporaries left behind"
     );
-    let a = std::fs::read(full.join("adapter_model.safetensors")).unwrap();
-    let b = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
-    assert!(
-        a == b,
-        "the killed-and-resumed adapter differs from the uninterrupted one"
-    );
-    let (ma, mb) = (metrics(&full), metrics(&out));
-    assert_eq!(ma.len(), mb.len(), "{ma:?}\n{mb:?}");
-    for (x, y) in ma.iter().zip(&mb) {
-        for k in [
-            "step",
-            "loss",
-            "lr",
-            "grad_norm",
-            "eval_loss",
-            "eval_tokens",
-        ] {
-            assert_eq!(x.get(k), y.get(k), "{k}: {x} vs {y}");
-        }
-    }
+    assert_same_run(&full, &out);
 }
 
 #[test]
