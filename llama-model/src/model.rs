@@ -3,8 +3,8 @@
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{Embedding, RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::linear;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+use qlora_core::lora::frozen_linear;
 use qlora_core::lora::{LoraConfig, LoraLinear};
 use qlora_core::train::CausalLm;
 use rand::SeedableRng;
@@ -348,7 +348,7 @@ impl<B: Backend> Llama<B> {
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => linear(hidden, self.embed_tokens.weight.val().transpose(), None),
+            None => frozen_linear(hidden, self.embed_tokens.weight.val(), None),
         }
     }
 

@@ -15,6 +15,8 @@ use rand::Rng;
 use super::config::LoraConfig;
 use super::error::LoraError;
 use crate::quant::linear::Nf4Linear;
+
+use super::frozen_linear;
 use crate::quant_state::QuantConfig;
 
 /// A frozen dense linear map `y = x·Wᵀ + b`, weight in HF layout `[out, in]`.
@@ -53,11 +55,7 @@ impl<B: Backend> DenseBase<B> {
     /// - x: `[..., in]`
     /// - output: `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        linear(
-            x,
-            self.weight.val().transpose(),
-            self.bias.as_ref().map(|b| b.val()),
-        )
+        frozen_linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 }
 

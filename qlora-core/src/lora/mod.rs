@@ -3,13 +3,17 @@
 //! - [`config`]: [`LoraConfig`] and the [`TargetModule`] enum.
 //! - [`linear`]: [`LoraLinear`], its frozen [`FrozenBase`] and trainable [`LoraAdapter`].
 //! - [`error`]: the [`LoraError`] type.
+//! - [`frozen_linear()`]: `x · Wᵀ` for a frozen `[out, in]` weight, without copying the weight
+//!   for short inputs.
 
 pub mod config;
 pub mod error;
+mod frozen_linear;
 pub mod linear;
 
 pub use config::{lora_scaling, LoraConfig, TargetModule};
 pub use error::LoraError;
+pub use frozen_linear::frozen_linear;
 pub use linear::{DenseBase, FrozenBase, LoraAdapter, LoraLinear};
 
 /// The CPU backend the tests run on.

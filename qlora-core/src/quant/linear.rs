@@ -6,6 +6,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use crate::error::Result;
+use crate::quant::autodiff::{frozen_nf4_matmul, frozen_nf4_matmul_supported};
 use crate::quant::gemv::{nf4_matmul, nf4_matmul_supported};
 use crate::quant::tensor::{dequantize_tensor, two_d};
 use crate::quant_state::{QuantConfig, QuantState};
@@ -118,8 +119,40 @@ impl<B: Backend> Nf4Linear<B> {
         if let Some(y) = self.forward_host(&x) {
             return y;
         }
+        let x = match self.forward_autodiff(x) {
+            Ok(y) => return y,
+            Err(x) => x,
+        };
         let w = self.dequantize(&x.device());
-        burn::tensor::module::linear(x, w.transpose(), self.bias.as_ref().map(|b| b.val()))
+        crate::lora::frozen_linear(x, w, self.bias.as_ref().map(|b| b.val()))
+    }
+
+    /// The autodiff path of [`Nf4Linear::forward`]: one operation whose backward dequantizes
+    /// the weight again instead of keeping the dense copy from the forward pass
+    /// (`quant::autodiff`); `Err(x)` where it does not apply.
+    fn forward_autodiff<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+    ) -> std::result::Result<Tensor<B, D>, Tensor<B, D>> {
+        let device = x.device();
+        if !B::ad_enabled(&device) || !frozen_nf4_matmul_supported::<B>() || D == 0 {
+            return Err(x);
+        }
+        let dims = x.dims();
+        let cols = dims[D - 1];
+        if cols != self.in_features() {
+            return Err(x);
+        }
+        let rows: usize = dims[..D - 1].iter().product();
+        let y = frozen_nf4_matmul(x.reshape([rows, cols]), &self.weight)
+            .map_err(|x2| x2.reshape(dims))?;
+        let mut out_dims = dims;
+        out_dims[D - 1] = self.out_features();
+        let y = y.reshape(out_dims);
+        Ok(match &self.bias {
+            Some(b) => y + b.val().unsqueeze::<D>(),
+            None => y,
+        })
     }
 
     /// The host GEMV path of [`Nf4Linear::forward`], when it applies.

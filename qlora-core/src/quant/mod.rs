@@ -1,5 +1,6 @@
 //! Quantized tensors and layers: element types, the fast CPU kernels and the burn-level API.
 
+mod autodiff;
 pub mod dtype;
 pub mod fast;
 pub mod gemv;
