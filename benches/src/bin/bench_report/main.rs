@@ -17,6 +17,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod train;
+
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -50,6 +52,22 @@ struct Args {
     /// New tokens per decode measurement.
     #[arg(long, default_value_t = 16)]
     decode_tokens: usize,
+    /// Also measure QLoRA training steps (a second table): dense vs 4-bit base, with and
+    /// without gradient checkpointing, each in its own process so that its peak RSS is its own.
+    /// Model: hidden 1024, 8 layers, MLP 2816, GQA 16/4 heads, vocabulary 32000 (95 M
+    /// parameters), LoRA r16 on all seven projections, AdamW, batch 2.
+    #[arg(long)]
+    train: bool,
+    /// Tokens per sequence in the --train measurement (batch 2).
+    #[arg(long, default_value_t = 256)]
+    train_seq_len: usize,
+    /// Timed --train steps per configuration (after one warm-up step; the median is reported).
+    #[arg(long, default_value_t = 3)]
+    train_steps: usize,
+    /// Internal: measure one training configuration (`dense|nf4` `:` `gc|nogc`) in this
+    /// process and print its numbers as JSON (how --train isolates peak memory).
+    #[arg(long, hide = true)]
+    train_child: Option<String>,
 }
 
 /// How a number reads: a time (lower is better) or a rate (higher is better).
@@ -216,8 +234,14 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let hf = hf_numbers(args.hf.as_ref())?;
     let device = Device::parse(&args.device)?;
+    if let Some(which) = &args.train_child {
+        let which = train::Which::parse(which)?;
+        let m = train::measure(which, device, args.train_seq_len, args.train_steps)?;
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
+    let hf = hf_numbers(args.hf.as_ref())?;
     let mut rows: Vec<Row> = ANCHORS
         .iter()
         .map(|&(key, shape, _, unit, _)| Row {
@@ -262,6 +286,14 @@ fn run(args: Args) -> Result<()> {
         set(&mut rows, key, m);
     }
     print!("{}", render(&rows, &hf, &args));
+    if args.train {
+        let mut table = Vec::new();
+        for which in train::Which::ALL {
+            eprintln!("bench-report: training step, {}", which.label());
+            table.push((which, train::in_child(which, &args)?));
+        }
+        print!("\n{}", train::render(&table, &args));
+    }
     Ok(())
 }
 
