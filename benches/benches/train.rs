@@ -9,7 +9,10 @@
 //!   8-bit step on host slices (`AdamW8bit::step_host`), without the tensor download/upload.
 //! - `train_step/{adamw,adamw8bit,adamw_gradient_checkpointing}`: one optimizer step of the
 //!   trainer (forward, backward, clipping, update) on a 4-layer LLaMA (hidden 256) with LoRA
-//!   r=16 on q,k,v,o,gate,up,down (dense base), batch 2 x 64 tokens.
+//!   r=16 on q,k,v,o,gate,up,down (dense f32 base), batch 2 x 64 tokens;
+//!   `train_step/adamw_nf4_base{,_gradient_checkpointing}`: the same over an NF4 (double
+//!   quant) base, i.e. QLoRA. Peak memory per configuration: `bench-report --train` (criterion
+//!   runs every configuration in one process, so it cannot tell their peaks apart).
 
 use std::hint::black_box;
 
@@ -21,7 +24,7 @@ use llama_model::{Llama, LlamaConfig, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
 use qlora_core::{
     AdamW8bit, AdamWConfig, CheckpointedAutodiff, CheckpointingBackend, LoraConfig, OptimizerKind,
-    TargetModule, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT,
+    QuantConfig, TargetModule, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT,
 };
 
 type B = NdArray<f32>;
@@ -111,7 +114,8 @@ fn small_llama() -> LlamaConfig {
     c
 }
 
-fn trainer<AB: CheckpointingBackend>(kind: OptimizerKind) -> Trainer<AB, Llama<AB>>
+/// A trainer over a random model of [`small_llama`]'s shape, its base dense (f32) or NF4.
+fn trainer<AB: CheckpointingBackend>(kind: OptimizerKind, nf4: bool) -> Trainer<AB, Llama<AB>>
 where
     Llama<AB>: CausalLm<AB> + burn::module::AutodiffModule<AB>,
 {
@@ -125,9 +129,13 @@ where
         TargetModule::UpProj,
         TargetModule::DownProj,
     ]);
-    let model = Llama::<AB>::random(&small_llama(), &RandomInit { std: 0.05, seed: 1 }, &dev)
-        .and_then(|m| m.with_lora(&lora, 7))
-        .expect("model");
+    let init = RandomInit { std: 0.05, seed: 1 };
+    let base = if nf4 {
+        Llama::<AB>::random_quantized(&small_llama(), &init, QuantConfig::default(), &dev)
+    } else {
+        Llama::<AB>::random(&small_llama(), &init, &dev)
+    };
+    let model = base.and_then(|m| m.with_lora(&lora, 7)).expect("model");
     let config = TrainConfig {
         steps: u64::MAX,
         batch_size: 2,
@@ -152,20 +160,30 @@ fn train_step(c: &mut Criterion) {
     let mut run = |name: &str, t: &mut dyn FnMut()| {
         g.bench_function(name, |b| b.iter(&mut *t));
     };
-    let mut a = trainer::<Autodiff<B>>(OptimizerKind::AdamW);
+    let mut a = trainer::<Autodiff<B>>(OptimizerKind::AdamW, false);
     run("adamw", &mut || {
         let next = a.step() + 1;
         a.train_until(&data, next, |_| {}).expect("step");
     });
-    let mut e = trainer::<Autodiff<B>>(OptimizerKind::adamw8bit());
+    let mut e = trainer::<Autodiff<B>>(OptimizerKind::adamw8bit(), false);
     run("adamw8bit", &mut || {
         let next = e.step() + 1;
         e.train_until(&data, next, |_| {}).expect("step");
     });
-    let mut k = trainer::<CheckpointedAutodiff<B>>(OptimizerKind::AdamW);
+    let mut k = trainer::<CheckpointedAutodiff<B>>(OptimizerKind::AdamW, false);
     run("adamw_gradient_checkpointing", &mut || {
         let next = k.step() + 1;
         k.train_until(&data, next, |_| {}).expect("step");
+    });
+    let mut q = trainer::<Autodiff<B>>(OptimizerKind::AdamW, true);
+    run("adamw_nf4_base", &mut || {
+        let next = q.step() + 1;
+        q.train_until(&data, next, |_| {}).expect("step");
+    });
+    let mut qk = trainer::<CheckpointedAutodiff<B>>(OptimizerKind::AdamW, true);
+    run("adamw_nf4_base_gradient_checkpointing", &mut || {
+        let next = qk.step() + 1;
+        qk.train_until(&data, next, |_| {}).expect("step");
     });
     g.finish();
 }
