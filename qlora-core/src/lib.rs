@@ -43,6 +43,7 @@ mod error;
 mod nf4;
 pub mod quant;
 mod quant_state;
+mod same_type;
 
 pub use double_quant::{
     dequantize_blockwise_dynamic, dynamic_map_signed, quantize_blockwise_dynamic, torch_mean_f32,

@@ -9,16 +9,34 @@
 //! 108 ms vs 24 ms; 32000x1024 head 1437 ms vs 172 ms). Computing `(W · xᵀ)ᵀ` instead keeps `W`
 //! in its stored layout and moves only `x` and `y`, which are small when the input is short.
 //! The two forms give the same numbers (the same dot products).
+//!
+//! On burn-ndarray (f32), inputs of at most [`HOST_GEMV_MAX_ROWS`](crate::quant::linear::HOST_GEMV_MAX_ROWS)
+//! rows go further: the product is taken on the weight's own buffer ([`f32_matmul`], dot
+//! products over output features on all cores), because matrixmultiply still packs (copies)
+//! the whole weight on every call. [`f32_matmul_reference`] is its definition; the two differ
+//! by the order of f32 additions only.
+
+use std::any::TypeId;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use burn_ndarray::{NdArray, NdArrayTensor};
+use rayon::prelude::*;
+
+use crate::quant::gemv::dot;
+use crate::quant::linear::HOST_GEMV_MAX_ROWS;
+use crate::same_type::as_ref;
+
+/// Output features per rayon task of [`f32_matmul`].
+const FEATURES_PER_TASK: usize = 32;
 
 /// `x · Wᵀ (+ b)` with `W` `[out, in]` as stored (and `b` `[out]`).
 ///
 /// Outside autodiff, when moving the input and output (`rows · (in + out)` elements) is cheaper
 /// than moving the weight (`out · in`), the product is computed as `(W · xᵀ)ᵀ` so that the
-/// weight is read in its stored layout (see the module docs); otherwise it is burn's
+/// weight is read in its stored layout, on burn-ndarray with at most `HOST_GEMV_MAX_ROWS` rows
+/// by [`f32_matmul`] on the weight's buffer (see the module docs); otherwise it is burn's
 /// `linear(x, Wᵀ, b)`. Training keeps burn's form, and with it the gradients it was checked
 /// with.
 ///
@@ -50,16 +68,106 @@ pub fn frozen_linear<B: Backend, const D: usize>(
     if D < 2 || !short || B::ad_enabled(&x.device()) || dims[D - 1] != inn {
         return linear(x, weight.transpose(), bias);
     }
-    let y = weight
-        .matmul(x.reshape([rows, inn]).transpose())
-        .transpose();
     let mut out_dims = dims;
     out_dims[D - 1] = out;
-    let y = y.reshape(out_dims);
+    let y = match host_matmul(&x, &weight, rows) {
+        Some(y) => Tensor::from_data(TensorData::new(y, out_dims), &x.device()),
+        None => weight
+            .matmul(x.reshape([rows, inn]).transpose())
+            .transpose()
+            .reshape(out_dims),
+    };
     match bias {
         Some(b) => y + b.unsqueeze::<D>(),
         None => y,
     }
+}
+
+/// [`f32_matmul`] on the weight's burn-ndarray buffer, when the backend is `NdArray<f32>`, the
+/// weight is a contiguous f32 array and the input has at most `HOST_GEMV_MAX_ROWS` rows.
+fn host_matmul<B: Backend, const D: usize>(
+    x: &Tensor<B, D>,
+    weight: &Tensor<B, 2>,
+    rows: usize,
+) -> Option<Vec<f32>> {
+    if rows > HOST_GEMV_MAX_ROWS || TypeId::of::<B>() != TypeId::of::<NdArray<f32>>() {
+        return None;
+    }
+    let [out, inn] = weight.dims();
+    // A clone of the weight shares its buffer (reference-counted); nothing is copied.
+    let primitive = weight.clone().into_primitive().tensor();
+    let NdArrayTensor::F32(storage) = as_ref::<_, NdArrayTensor>(&primitive)? else {
+        return None;
+    };
+    let view = storage.view();
+    let w = view.as_slice()?;
+    let xs = x.to_data().convert::<f32>().into_vec::<f32>().ok()?;
+    f32_matmul(w, [out, inn], &xs, rows)
+}
+
+/// `y[r, o] = Σ_i x[r, i] · W[o, i]` for `x` row-major `[rows, in]` and `W` row-major
+/// `shape = [out, in]`; returns `y` row-major `[rows, out]`, or `None` when the lengths do not
+/// fit those shapes. Multi-threaded over output features; each weight row is read once and dotted
+/// with every input row while it is in cache.
+///
+/// ```
+/// use qlora_core::lora::{f32_matmul, f32_matmul_reference};
+/// let w: Vec<f32> = (0..6 * 40).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+/// let x: Vec<f32> = (0..2 * 40).map(|i| (i % 7) as f32 - 3.0).collect();
+/// let y = f32_matmul(&w, [6, 40], &x, 2).unwrap();
+/// let r = f32_matmul_reference(&w, [6, 40], &x, 2).unwrap();
+/// assert!(y.iter().zip(&r).all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs())));
+/// ```
+pub fn f32_matmul(w: &[f32], shape: [usize; 2], x: &[f32], rows: usize) -> Option<Vec<f32>> {
+    let [out, inn] = fits(w, shape, x, rows)?;
+    let mut yt = vec![0.0f32; out * rows];
+    if rows == 0 || inn == 0 {
+        return Some(yt);
+    }
+    yt.par_chunks_mut(FEATURES_PER_TASK * rows)
+        .enumerate()
+        .for_each(|(task, dst)| {
+            for (k, yo) in dst.chunks_mut(rows).enumerate() {
+                let o = task * FEATURES_PER_TASK + k;
+                let wo = &w[o * inn..(o + 1) * inn];
+                for (r, y) in yo.iter_mut().enumerate() {
+                    *y = dot(&x[r * inn..(r + 1) * inn], wo);
+                }
+            }
+        });
+    let mut y = vec![0.0f32; rows * out];
+    for (o, col) in yt.chunks(rows).enumerate() {
+        for (r, &v) in col.iter().enumerate() {
+            y[r * out + o] = v;
+        }
+    }
+    Some(y)
+}
+
+/// The definition of [`f32_matmul`]: a plain triple loop accumulating in f64, rounded once.
+pub fn f32_matmul_reference(
+    w: &[f32],
+    shape: [usize; 2],
+    x: &[f32],
+    rows: usize,
+) -> Option<Vec<f32>> {
+    let [out, inn] = fits(w, shape, x, rows)?;
+    let mut y = vec![0.0f32; rows * out];
+    for r in 0..rows {
+        for o in 0..out {
+            let s: f64 = (0..inn)
+                .map(|i| f64::from(x[r * inn + i]) * f64::from(w[o * inn + i]))
+                .sum();
+            y[r * out + o] = s as f32;
+        }
+    }
+    Some(y)
+}
+
+/// `shape` when `w` holds `out · in` values and `x` holds `rows · in`.
+fn fits(w: &[f32], shape: [usize; 2], x: &[f32], rows: usize) -> Option<[usize; 2]> {
+    let [out, inn] = shape;
+    (out.checked_mul(inn)? == w.len() && rows.checked_mul(inn)? == x.len()).then_some(shape)
 }
 
 #[cfg(test)]
@@ -97,6 +205,50 @@ mod tests {
                 got.into_data()
                     .assert_approx_eq::<f32>(&want.into_data(), tol);
             }
+        }
+    }
+
+    /// A one-token input on burn-ndarray goes through `f32_matmul` on the weight's buffer.
+    #[test]
+    fn short_inputs_on_ndarray_take_the_host_kernel() {
+        let dev = Default::default();
+        let w = Tensor::<TestBackend, 2>::random([70, 48], Distribution::Default, &dev);
+        let x = Tensor::<TestBackend, 3>::random([1, 1, 48], Distribution::Default, &dev);
+        let got = frozen_linear(x.clone(), w.clone(), None).into_data();
+        let ws = w.into_data().into_vec::<f32>().unwrap();
+        let xs = x.into_data().into_vec::<f32>().unwrap();
+        let want = f32_matmul(&ws, [70, 48], &xs, 1).unwrap();
+        assert_eq!(got.into_vec::<f32>().unwrap(), want);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The kernel against its definition, over shapes (incl. empty ones) and values.
+        #[test]
+        fn f32_matmul_equals_its_reference(
+            rows in 0usize..18,
+            out in 0usize..80,
+            inn in 0usize..70,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let mut s = seed | 1;
+            let mut next = move || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            };
+            let w: Vec<f32> = (0..out * inn).map(|_| next()).collect();
+            let x: Vec<f32> = (0..rows * inn).map(|_| next() * 4.0).collect();
+            let fast = f32_matmul(&w, [out, inn], &x, rows).unwrap();
+            let slow = f32_matmul_reference(&w, [out, inn], &x, rows).unwrap();
+            proptest::prop_assert_eq!(fast.len(), rows * out);
+            for (a, b) in fast.iter().zip(&slow) {
+                proptest::prop_assert!((a - b).abs() <= 1e-5 * (1.0 + inn as f32));
+            }
+            // A shape that does not fit the lengths is refused.
+            proptest::prop_assert!(f32_matmul(&w, [out + 1, inn], &x, rows).is_none() || inn == 0);
+            proptest::prop_assert!(f32_matmul(&w, [out, inn + 1], &x, rows).is_none() || out + rows == 0);
         }
     }
 

@@ -13,7 +13,7 @@ pub mod linear;
 
 pub use config::{lora_scaling, LoraConfig, TargetModule};
 pub use error::LoraError;
-pub use frozen_linear::frozen_linear;
+pub use frozen_linear::{f32_matmul, f32_matmul_reference, frozen_linear};
 pub use linear::{DenseBase, FrozenBase, LoraAdapter, LoraLinear};
 
 /// The CPU backend the tests run on.

@@ -16,7 +16,7 @@
 //! checkpoint strategies. Any other backend keeps burn's generic matmul (same gradients, the
 //! dense weight kept until backward).
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
@@ -32,6 +32,7 @@ use burn_autodiff::Autodiff;
 
 use crate::quant::tensor::dequantize_tensor;
 use crate::quant_state::QuantState;
+use crate::same_type::take_as;
 
 /// `x · dequant(W)ᵀ` for `x` `[rows, in]` on an autodiff backend, with a backward that
 /// re-dequantizes `W` instead of keeping it; `Err(x)` (untouched) when `B` is not one of the
@@ -82,13 +83,6 @@ fn on<B: Backend, IB: Backend, C: CheckpointStrategy>(
         // Unreachable (same types); the output cannot be turned back into an input.
         None => unreachable!("B is Autodiff<IB, C>: the same float tensor type"),
     }
-}
-
-/// Moves the value out of `slot` as a `U` when `T` is `U`; leaves `slot` as it is otherwise.
-fn take_as<T: 'static, U: 'static>(slot: &mut Option<T>) -> Option<U> {
-    (slot as &mut dyn Any)
-        .downcast_mut::<Option<U>>()
-        .and_then(Option::take)
 }
 
 /// The value `take_as` left in its slot when the types differ.

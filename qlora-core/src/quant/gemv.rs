@@ -110,7 +110,7 @@ pub fn nf4_matmul(state: &QuantState, absmax: &[f32], x: &[f32], rows: usize) ->
 
 /// Dot product with eight independent partial sums (vectorizes).
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
