@@ -136,14 +136,11 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn nf4_matmul_reference(state: &QuantState, x: &[f32], rows: usize) -> Result<Vec<f32>> {
     let [out, cols] = check(state, x, rows)?;
     let w = state.dequantize_reference()?;
-    let mut y = vec![0.0f32; rows * out];
-    for r in 0..rows {
-        for o in 0..out {
-            let s: f64 = (0..cols)
-                .map(|i| f64::from(x[r * cols + i]) * f64::from(w[o * cols + i]))
-                .sum();
-            y[r * out + o] = s as f32;
+    crate::lora::f32_matmul_reference(&w, [out, cols], x, rows).ok_or_else(|| {
+        Error::ShapeMismatch {
+            tensor: "weight".to_string(),
+            expected: format!("[{out}, {cols}] ({} values)", out * cols),
+            got: format!("{} values", w.len()),
         }
-    }
-    Ok(y)
+    })
 }
