@@ -120,15 +120,7 @@ where
     Llama<AB>: CausalLm<AB> + burn::module::AutodiffModule<AB>,
 {
     let dev = Default::default();
-    let lora = LoraConfig::new(16, 32.0).with_targets(vec![
-        TargetModule::QProj,
-        TargetModule::KProj,
-        TargetModule::VProj,
-        TargetModule::OProj,
-        TargetModule::GateProj,
-        TargetModule::UpProj,
-        TargetModule::DownProj,
-    ]);
+    let lora = LoraConfig::new(16, 32.0).with_targets(TargetModule::ALL.to_vec());
     let init = RandomInit { std: 0.05, seed: 1 };
     let base = if nf4 {
         Llama::<AB>::random_quantized(&small_llama(), &init, QuantConfig::default(), &dev)
@@ -147,6 +139,15 @@ where
     Trainer::new(model, config, None).expect("trainer")
 }
 
+/// One more optimizer step of `t` over `data`.
+fn one_step<AB: CheckpointingBackend>(t: &mut Trainer<AB, Llama<AB>>, data: &[Example])
+where
+    Llama<AB>: CausalLm<AB> + burn::module::AutodiffModule<AB>,
+{
+    let next = t.step() + 1;
+    t.train_until(data, next, |_| {}).expect("step");
+}
+
 fn train_step(c: &mut Criterion) {
     let data: Vec<Example> = (0..4u32)
         .map(|k| Example {
@@ -162,28 +163,23 @@ fn train_step(c: &mut Criterion) {
     };
     let mut a = trainer::<Autodiff<B>>(OptimizerKind::AdamW, false);
     run("adamw", &mut || {
-        let next = a.step() + 1;
-        a.train_until(&data, next, |_| {}).expect("step");
+        one_step(&mut a, &data);
     });
     let mut e = trainer::<Autodiff<B>>(OptimizerKind::adamw8bit(), false);
     run("adamw8bit", &mut || {
-        let next = e.step() + 1;
-        e.train_until(&data, next, |_| {}).expect("step");
+        one_step(&mut e, &data);
     });
     let mut k = trainer::<CheckpointedAutodiff<B>>(OptimizerKind::AdamW, false);
     run("adamw_gradient_checkpointing", &mut || {
-        let next = k.step() + 1;
-        k.train_until(&data, next, |_| {}).expect("step");
+        one_step(&mut k, &data);
     });
     let mut q = trainer::<Autodiff<B>>(OptimizerKind::AdamW, true);
     run("adamw_nf4_base", &mut || {
-        let next = q.step() + 1;
-        q.train_until(&data, next, |_| {}).expect("step");
+        one_step(&mut q, &data);
     });
     let mut qk = trainer::<CheckpointedAutodiff<B>>(OptimizerKind::AdamW, true);
     run("adamw_nf4_base_gradient_checkpointing", &mut || {
-        let next = qk.step() + 1;
-        qk.train_until(&data, next, |_| {}).expect("step");
+        one_step(&mut qk, &data);
     });
     g.finish();
 }

@@ -1136,6 +1136,28 @@ fn finetune<S: AsRef<OsStr>>(args: &[S]) -> Output {
 const TOKENS: &[u8] =
     b"{\"input_ids\":[1,5,6,7,8,9]}\n{\"input_ids\":[1,9,10,11],\"labels\":[-100,9,10,11]}\n";
 
+/// The arguments of a quiet `finetune --task tokens` run with LoRA rank 2.
+fn finetune_args(model: &Path, data: &Path, out: &Path, steps: &str) -> Vec<String> {
+    [
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--task",
+        "tokens",
+        "--output",
+        out.to_str().unwrap(),
+        "--steps",
+        steps,
+        "--lora-r",
+        "2",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// `finetune --task tokens` on `model` with `data` must fail cleanly twice: to a fresh
 /// output (which must not be created) and resuming a finished one-step run (whose
 /// checkpoint, adapter and metrics must stay byte for byte as they were).
@@ -1146,26 +1168,7 @@ fn finetune_fails(model: &Path, data: &[u8], extra: &[&str], needles: &[&str]) {
     let bad = d.path().join("data.jsonl");
     std::fs::write(&bad, data).unwrap();
     let run_dir = d.path().join("run");
-    let base = |data: &Path, out: &Path, steps: &str| -> Vec<String> {
-        [
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--task",
-            "tokens",
-            "--output",
-            out.to_str().unwrap(),
-            "--steps",
-            steps,
-            "--lora-r",
-            "2",
-            "--quiet",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let base = |data: &Path, out: &Path, steps: &str| finetune_args(model, data, out, steps);
     // The earlier run, on the committed fixture and good data.
     let fixture = fixtures().join("llama/llama2");
     let mut args = base(&good, &run_dir, "1");
@@ -1331,26 +1334,7 @@ fn finetune_unwritable_output_and_write_error() {
     let model = fixtures().join("llama/llama2");
     let file = d.path().join("plain-file");
     std::fs::write(&file, b"keep").unwrap();
-    let args = |out: &Path, steps: &str| -> Vec<String> {
-        [
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--task",
-            "tokens",
-            "--output",
-            out.to_str().unwrap(),
-            "--steps",
-            steps,
-            "--lora-r",
-            "2",
-            "--quiet",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let args = |out: &Path, steps: &str| finetune_args(&model, &data, out, steps);
     // The output's parent is a regular file.
     let o = finetune(&args(&file.join("out"), "1"));
     assert_clean_failure("finetune", &o, &["plain-file"]);

@@ -14,9 +14,8 @@ use rand::Rng;
 
 use super::config::LoraConfig;
 use super::error::LoraError;
-use crate::quant::linear::Nf4Linear;
-
 use super::frozen_linear;
+use crate::quant::linear::Nf4Linear;
 use crate::quant_state::QuantConfig;
 
 /// A frozen dense linear map `y = x·Wᵀ + b`, weight in HF layout `[out, in]`.

@@ -30,7 +30,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
-use crate::quant::tensor::dequantize_tensor;
+use crate::quant::tensor::dequantize_checked;
 use crate::quant_state::QuantState;
 use crate::same_type::take_as;
 
@@ -128,10 +128,7 @@ fn forward<IB: Backend, C: CheckpointStrategy>(
 
 /// The dequantized weight `[out, in]` as an inner-backend primitive.
 fn dense<IB: Backend>(weight: &QuantState, device: &IB::Device) -> IB::FloatTensorPrimitive {
-    let t = match dequantize_tensor::<IB>(weight, device) {
-        Ok(t) => t,
-        // 2-D was checked when the layer was built.
-        Err(_) => Tensor::zeros([weight.shape()[0], weight.shape()[1]], device),
-    };
-    t.into_primitive().tensor()
+    dequantize_checked::<IB>(weight, device)
+        .into_primitive()
+        .tensor()
 }

@@ -8,7 +8,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use crate::error::Result;
 use crate::quant::autodiff::{frozen_nf4_matmul, frozen_nf4_matmul_supported};
 use crate::quant::gemv::{nf4_matmul, nf4_matmul_supported};
-use crate::quant::tensor::{dequantize_tensor, two_d};
+use crate::quant::tensor::{dequantize_checked, two_d};
 use crate::quant_state::{QuantConfig, QuantState};
 
 /// A frozen linear layer `y = x · dequant(W)ᵀ (+ b)` with `W` `[out, in]` in NF4.
@@ -98,11 +98,7 @@ impl<B: Backend> Nf4Linear<B> {
 
     /// The dequantized weight `[out, in]` on `device` (no gradient).
     pub fn dequantize(&self, device: &B::Device) -> Tensor<B, 2> {
-        match dequantize_tensor(&self.weight, device) {
-            Ok(t) => t,
-            // The shape was checked to be 2-D at construction.
-            Err(_) => Tensor::zeros([self.out_features(), self.in_features()], device),
-        }
+        dequantize_checked(&self.weight, device)
     }
 
     /// `y = x · dequant(W)ᵀ (+ b)`.

@@ -28,6 +28,21 @@ pub fn dequantize_tensor<B: Backend>(
     ))
 }
 
+/// [`dequantize_tensor`] of a weight whose 2-D shape was checked when its layer was built
+/// ([`Nf4Linear`](crate::Nf4Linear)); zeros of its shape if that check was ever bypassed.
+pub(crate) fn dequantize_checked<B: Backend>(
+    state: &QuantState,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    match dequantize_tensor(state, device) {
+        Ok(t) => t,
+        Err(_) => {
+            let dim = |i: usize| state.shape().get(i).copied().unwrap_or(0);
+            Tensor::zeros([dim(0), dim(1)], device)
+        }
+    }
+}
+
 /// The shape as `[rows, cols]`, or an error naming the expected rank.
 pub(crate) fn two_d(shape: &[usize]) -> Result<[usize; 2]> {
     match shape {
