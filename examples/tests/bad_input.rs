@@ -1300,6 +1300,13 @@ fn finetune_bad_numbers_name_the_flag() {
     }
     // --epochs conflicts with --steps (clap) and must be a positive finite number itself.
     finetune_fails(&m, TOKENS, &["--epochs=inf"], &["--epochs"]);
+    // Grouping by length reorders the data; keeping the file order cannot do both.
+    finetune_fails(
+        &m,
+        TOKENS,
+        &["--group-by-length", "--no-shuffle"],
+        &["--group-by-length", "--no-shuffle"],
+    );
     // A sequence longer than --max-seq-len names file, line and flag.
     finetune_fails(
         &m,

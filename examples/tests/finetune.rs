@@ -230,6 +230,8 @@ fn interrupted_and_resumed_run_equals_an_uninterrupted_one() {
         s(&f.eval),
         "--eval-every",
         "2",
+        // The length-grouped order resumes exactly too.
+        "--group-by-length",
     ];
     let full = f.root.join("full");
     let mut args = base_args(&f, &full);

@@ -199,6 +199,12 @@ pub struct FinetuneArgs {
     /// Keep the data order of the file instead of shuffling each epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Put examples of similar length into the same batch (transformers'
+    /// `group_by_length`): each epoch stays a seeded shuffle, but sorted within mega-batches
+    /// of 50 batches, so that short answers are not padded to the longest of a mixed batch.
+    /// Faster on data whose lengths vary; not with --no-shuffle.
+    #[arg(long, conflicts_with = "no_shuffle")]
+    pub group_by_length: bool,
     /// Recompute memory-bound activations in the backward pass instead of keeping them
     /// (burn's balanced checkpointing); same gradients, less memory.
     #[arg(long)]

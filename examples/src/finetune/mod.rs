@@ -311,6 +311,7 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
             .unwrap_or(0),
         optimizer: optimizer_kind(args.optimizer, device_budget),
         gradient_checkpointing: args.gradient_checkpointing,
+        group_by_length: args.group_by_length,
     };
     let job = Job {
         args: args.clone(),

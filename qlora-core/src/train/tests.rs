@@ -174,23 +174,33 @@ fn accumulation_equals_a_bigger_batch() {
 
 #[test]
 fn killed_and_resumed_run_is_byte_identical() {
+    killed_and_resumed(config(7, 3, 2), "plain");
+}
+
+#[test]
+fn killed_and_resumed_length_grouped_run_is_byte_identical() {
+    let mut c = config(7, 3, 2);
+    c.group_by_length = true;
+    killed_and_resumed(c, "grouped");
+}
+
+/// Trains `c` (7 steps, checkpoints every 2) uninterrupted, and again "killed" after step 5
+/// and resumed from its step-4 checkpoint; the two must end bit-identical.
+fn killed_and_resumed(c: TrainConfig, name: &str) {
     let _guard = serial();
     let d = data();
-    let full_dir = tmp_dir("full");
-    let mut full =
-        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), config(7, 3, 2), full_dir.clone()).unwrap();
+    let full_dir = tmp_dir(&format!("full-{name}"));
+    let mut full = Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), c.clone(), full_dir.clone()).unwrap();
     full.train(&d, |_| {}).unwrap();
     let want = full.adapter_tensors();
 
-    let dir = tmp_dir("killed");
-    let mut first =
-        Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), config(7, 3, 2), dir.clone()).unwrap();
+    let dir = tmp_dir(&format!("killed-{name}"));
+    let mut first = Trainer::<AB, _>::resume(toy(5, 0.1, 1.0), c.clone(), dir.clone()).unwrap();
     // "Killed" after step 5: the last checkpoint is step 4, step 5 is lost.
     first.train_until(&d, 5, |_| {}).unwrap();
     drop(first);
     // A fresh process builds the model with another init; resume must overwrite it.
-    let mut resumed =
-        Trainer::<AB, _>::resume(toy(99, 0.1, 1.0), config(7, 3, 2), dir.clone()).unwrap();
+    let mut resumed = Trainer::<AB, _>::resume(toy(99, 0.1, 1.0), c, dir.clone()).unwrap();
     assert_eq!(resumed.step(), 4);
     resumed.train(&d, |_| {}).unwrap();
     let got = resumed.adapter_tensors();
@@ -271,6 +281,10 @@ fn bad_inputs_are_clear_errors() {
         labels: Some(vec![1]),
     }];
     assert!(t.train(&mismatched, |_| {}).is_err());
+    let mut unshuffled = no_save(config(2, 2, 1));
+    (unshuffled.shuffle, unshuffled.group_by_length) = (false, true);
+    let e = Trainer::<AB, _>::new(toy(5, 0.0, 1.0), unshuffled, None).unwrap_err();
+    assert!(e.to_string().contains("group_by_length"), "{e}");
     // NaN in the frozen embedding: the loss is not finite, training stops before updating.
     let mut t =
         Trainer::<AB, _>::new(toy(5, 0.0, f32::NAN), no_save(config(2, 2, 1)), None).unwrap();
@@ -442,4 +456,102 @@ fn adamw8bit_trains_and_resumes_exactly() {
     assert!(e.to_string().contains("head.lora.lora_b.exp_avg"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&full_dir).unwrap();
+}
+
+/// Sequences of `lens` lengths (token ids all 1, every token a target).
+fn of_lengths(lens: &[usize]) -> Vec<Example> {
+    lens.iter()
+        .map(|&n| Example {
+            input_ids: vec![1; n],
+            labels: None,
+        })
+        .collect()
+}
+
+/// Tokens a collated batch of these examples holds, padding included.
+fn padded_tokens(data: &[Example], batches: &[Vec<usize>]) -> usize {
+    batches
+        .iter()
+        .map(|b| {
+            b.len()
+                * b.iter()
+                    .map(|&i| data[i].input_ids.len())
+                    .max()
+                    .unwrap_or(0)
+        })
+        .sum()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn length_grouped_epoch_is_a_partition_into_full_batches(
+        lens in proptest::collection::vec(1usize..400, 1..700),
+        batch in 1usize..12,
+        seed in 0u64..1000,
+    ) {
+        let d = of_lengths(&lens);
+        let batches = super::trainer::length_grouped_batches(&d, batch, seed);
+        proptest::prop_assert_eq!(batches.len(), lens.len().div_ceil(batch));
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        proptest::prop_assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
+        // Every batch is full but at most one (the tail of the last mega-batch).
+        let short = batches.iter().filter(|b| b.len() < batch).count();
+        proptest::prop_assert!(short <= 1);
+        proptest::prop_assert!(batches.iter().all(|b| !b.is_empty()));
+        proptest::prop_assert_eq!(&batches, &super::trainer::length_grouped_batches(&d, batch, seed));
+    }
+}
+
+#[test]
+fn length_grouping_cuts_padding_of_a_mixed_dataset() {
+    // The demo's mix: one long example (letters, ~330 tokens) in twelve, the rest ~110.
+    let lens: Vec<usize> = (0..5000)
+        .map(|i| {
+            if i % 12 == 0 {
+                300 + i % 60
+            } else {
+                90 + i % 40
+            }
+        })
+        .collect();
+    let d = of_lengths(&lens);
+    let real: usize = lens.iter().sum();
+    let grouped = super::trainer::length_grouped_batches(&d, 8, 7);
+    // The plain shuffled order, cut into batches of 8.
+    let mut c = no_save(config(1, 8, 1));
+    c.seed = 7;
+    let plain = Trainer::<AB, _>::new(toy(1, 0.0, 1.0), c, None).unwrap();
+    let plain: Vec<Vec<usize>> = (0..lens.len().div_ceil(8) as u64)
+        .map(|m| plain.micro_batch_indices(&d, m))
+        .collect();
+    let (g, p) = (padded_tokens(&d, &grouped), padded_tokens(&d, &plain));
+    // Sorting within mega-batches of 400 leaves almost no padding.
+    assert!(
+        (g as f64) < 1.05 * real as f64,
+        "grouped {g} vs real {real}"
+    );
+    assert!((p as f64) > 1.4 * real as f64, "plain {p} vs real {real}");
+    // Another seed, another order; the batches are not in length order.
+    assert_ne!(grouped, super::trainer::length_grouped_batches(&d, 8, 8));
+    let firsts: Vec<usize> = grouped.iter().map(|b| lens[b[0]]).collect();
+    assert!(firsts.windows(2).any(|w| w[0] < w[1]) && firsts.windows(2).any(|w| w[0] > w[1]));
+}
+
+#[test]
+fn length_grouped_trainer_takes_the_grouped_batches() {
+    let _guard = serial();
+    let d = data();
+    let mut c = no_save(config(1, 3, 1));
+    c.group_by_length = true;
+    let t = Trainer::<AB, _>::new(toy(1, 0.0, 1.0), c, None).unwrap();
+    // 7 examples in batches of 3: 3 micro-batches per epoch, epoch 1 starts at micro 3.
+    let epoch0 = super::trainer::length_grouped_batches(&d, 3, 42);
+    let got: Vec<Vec<usize>> = (0..3).map(|m| t.micro_batch_indices(&d, m)).collect();
+    assert_eq!(got, epoch0);
+    let epoch1: Vec<Vec<usize>> = (3..6).map(|m| t.micro_batch_indices(&d, m)).collect();
+    let mut all: Vec<usize> = epoch1.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..7).collect::<Vec<_>>());
 }

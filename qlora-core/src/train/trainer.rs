@@ -80,17 +80,32 @@ pub struct TrainConfig {
     /// absent from JSON.
     #[serde(default)]
     pub gradient_checkpointing: bool,
+    /// Put sequences of similar length into the same micro-batch (transformers'
+    /// `group_by_length`), so that short examples are not padded to the longest one of a
+    /// mixed batch. Each epoch is still a seeded permutation: it is cut into mega-batches of
+    /// [`LENGTH_GROUP_BATCHES`] micro-batches, each sorted by length (longest first), cut into
+    /// micro-batches, and the micro-batches of the epoch are shuffled. An epoch is then
+    /// `ceil(n / batch_size)` micro-batches, the last one partial. Only with `shuffle`; false
+    /// when absent from JSON.
+    #[serde(default)]
+    pub group_by_length: bool,
 }
+
+/// Micro-batches per mega-batch of [`TrainConfig::group_by_length`] (transformers'
+/// `LengthGroupedSampler` uses 50).
+pub const LENGTH_GROUP_BATCHES: usize = 50;
 
 impl Default for TrainConfig {
     /// One step of batch 1 at a constant 2e-4 (the QLoRA paper's rate for small models),
     /// torch's AdamW defaults, gradient clipping at 1.0 (transformers' default), sequences up
-    /// to 512 tokens, seed 0, shuffling, no checkpoints, AdamW, no gradient checkpointing.
+    /// to 512 tokens, seed 0, shuffling, no checkpoints, AdamW, no gradient checkpointing, no
+    /// length grouping.
     ///
     /// ```
     /// let c = qlora_core::TrainConfig { steps: 10, ..Default::default() };
     /// assert_eq!(c.optimizer, qlora_core::OptimizerKind::AdamW);
     /// assert!(!c.gradient_checkpointing);
+    /// assert!(!c.group_by_length);
     /// ```
     fn default() -> Self {
         Self {
@@ -112,6 +127,7 @@ impl Default for TrainConfig {
             pad_id: 0,
             optimizer: OptimizerKind::AdamW,
             gradient_checkpointing: false,
+            group_by_length: false,
         }
     }
 }
@@ -132,6 +148,12 @@ impl TrainConfig {
         }
         if self.save_every == Some(0) {
             return bad("save_every", "must be at least 1");
+        }
+        if self.group_by_length && !self.shuffle {
+            return bad(
+                "group_by_length",
+                "needs shuffle (grouping reorders the data; without shuffling the file order is kept)",
+            );
         }
         if !(self.schedule.lr.is_finite() && self.schedule.lr >= 0.0) {
             return bad("lr", "must be finite and non-negative");
@@ -305,7 +327,19 @@ where
     }
 
     /// The dataset indices of micro-batch `micro` (global counter).
-    fn micro_batch_indices(&self, n: usize, micro: u64) -> Vec<usize> {
+    pub(super) fn micro_batch_indices(&self, data: &[Example], micro: u64) -> Vec<usize> {
+        let n = data.len();
+        if self.config.group_by_length {
+            let bs = self.config.batch_size;
+            let per_epoch = n.div_ceil(bs) as u64;
+            let mut batches = length_grouped_batches(data, bs, self.epoch_seed(micro / per_epoch));
+            let k = (micro % per_epoch) as usize;
+            return if k < batches.len() {
+                batches.swap_remove(k)
+            } else {
+                Vec::new()
+            };
+        }
         let bs = self.config.batch_size as u64;
         let mut perm_cache: Option<(u64, Vec<usize>)> = None;
         (0..bs)
@@ -318,10 +352,7 @@ where
                 }
                 if perm_cache.as_ref().map(|c| c.0) != Some(epoch) {
                     let mut perm: Vec<usize> = (0..n).collect();
-                    let mut rng = ChaCha8Rng::seed_from_u64(
-                        self.config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    );
-                    perm.shuffle(&mut rng);
+                    perm.shuffle(&mut ChaCha8Rng::seed_from_u64(self.epoch_seed(epoch)));
                     perm_cache = Some((epoch, perm));
                 }
                 perm_cache.as_ref().map(|c| c.1[within]).unwrap_or(within)
@@ -329,12 +360,17 @@ where
             .collect()
     }
 
+    /// Seed of epoch `epoch`'s data order.
+    fn epoch_seed(&self, epoch: u64) -> u64 {
+        self.config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     fn train_step(&mut self, data: &[Example]) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let device = self.model_device();
         let accum = self.config.grad_accum as u64;
         let micro_ids: Vec<Vec<usize>> = (0..accum)
-            .map(|k| self.micro_batch_indices(data.len(), self.step * accum + k))
+            .map(|k| self.micro_batch_indices(data, self.step * accum + k))
             .collect();
         let total_targets: usize = micro_ids
             .iter()
@@ -530,6 +566,22 @@ where
         self.step = state.step;
         Ok(())
     }
+}
+
+/// One epoch's order under [`TrainConfig::group_by_length`]: a seeded permutation of
+/// `0..data.len()`, cut into mega-batches of [`LENGTH_GROUP_BATCHES`] × `batch` examples, each
+/// sorted by length (longest first, ties in permutation order), cut into micro-batches of
+/// `batch` (the last one of the epoch may be short) and the micro-batches shuffled.
+pub(super) fn length_grouped_batches(data: &[Example], batch: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut perm: Vec<usize> = (0..data.len()).collect();
+    perm.shuffle(&mut rng);
+    for mega in perm.chunks_mut(batch.max(1) * LENGTH_GROUP_BATCHES) {
+        mega.sort_by_key(|&i| std::cmp::Reverse(data[i].input_ids.len()));
+    }
+    let mut batches: Vec<Vec<usize>> = perm.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+    batches.shuffle(&mut rng);
+    batches
 }
 
 /// The dropout seed of micro-batch `micro` of optimizer step `step`.
