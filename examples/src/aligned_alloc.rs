@@ -69,6 +69,44 @@ unsafe impl GlobalAlloc for Aligned {
     }
 }
 
+/// Largest block glibc's `malloc` may serve from its heap instead of a fresh `mmap` under
+/// [`retain_freed_memory`]: glibc's own ceiling for the threshold (32 MiB on 64-bit).
+pub const MMAP_THRESHOLD: usize = 32 << 20;
+
+/// Tells glibc's `malloc` to keep freed tensor buffers for reuse instead of handing them back
+/// to the kernel at once, and returns whether it accepted.
+///
+/// Training allocates and frees buffers of a few MiB per operation. By default glibc serves
+/// those with `mmap` and unmaps them on `free`, so every operation page-faults and zeroes its
+/// output afresh (measured: a sixth of the demo's CPU time was in the kernel). With the
+/// `mmap` threshold at [`MMAP_THRESHOLD`] and trimming and top padding raised, they come
+/// from the heap and are reused: the demo trains about 10% faster at a slightly higher peak
+/// resident memory. A no-op returning false where the C library is not glibc.
+///
+/// ```
+/// // The example binaries call this first thing in `main`.
+/// let accepted = ro_examples::aligned_alloc::retain_freed_memory();
+/// assert_eq!(accepted, cfg!(all(target_os = "linux", target_env = "gnu")));
+/// ```
+pub fn retain_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let set = |param, value: usize| {
+            let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+            // SAFETY: mallopt only reads its two integer arguments; glibc rejects values out
+            // of range by returning 0.
+            unsafe { libc::mallopt(param, value) == 1 }
+        };
+        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            & set(libc::M_TRIM_THRESHOLD, 1 << 30)
+            & set(libc::M_TOP_PAD, 64 << 20)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use ro_examples::demo::{run, DemoArgs, RunConfig};
 static ALLOC: ro_examples::aligned_alloc::Aligned = ro_examples::aligned_alloc::Aligned;
 
 fn main() {
+    // Training frees and reallocates MiB-sized buffers every operation: keep them in the heap.
+    ro_examples::aligned_alloc::retain_freed_memory();
     env_logger::init();
     let args = DemoArgs::parse();
     let result = RunConfig::from_args(&args).and_then(|config| run(&config));

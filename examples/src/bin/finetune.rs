@@ -7,6 +7,8 @@ use llama_model::memory::format_gib;
 use ro_examples::finetune::{run, FinetuneArgs};
 
 fn main() {
+    // Training frees and reallocates MiB-sized buffers every operation: keep them in the heap.
+    ro_examples::aligned_alloc::retain_freed_memory();
     env_logger::init();
     let args = FinetuneArgs::parse();
     match run(&args) {
