@@ -134,7 +134,7 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
     let md = std::fs::read_to_string(p.join("report.md")).unwrap();
     for needle in [
         "# QLoRA demo",
-        "tiny",
+        "This is a demo model",
         "## Base vs fine-tuned",
         "| letters | rougeLsum |",
         "| regimen | field_accuracy |",

@@ -499,7 +499,7 @@ mod tests {
         let dev = Default::default();
         for (size, params) in [
             (ModelSize::Tiny, 301_536),
-            (ModelSize::Small, 5_205_248),
+            (ModelSize::Small, 6_294_144),
             (ModelSize::Medium, 15_538_560),
         ] {
             let shape = size.shape();

@@ -146,12 +146,13 @@ pub fn render_markdown(
     if let BaseModel::Tiny { .. } = &c.base {
         let _ = writeln!(
             md,
-            "**This is a tiny demo model** (well under a million parameters, pre-trained for \
-             minutes on synthetic text). It shows that the method works end to end (pre-training, \
+            "**This is a demo model** ({:.1} M parameters, pre-trained for minutes on \
+             synthetic text). It shows that the method works end to end (pre-training, \
              NF4 double quantization, QLoRA, evaluation with the studies' metrics); its letters \
              and regimens are not clinically usable, and its numbers say nothing about real \
              LLaMA models or real patients. Run stages 4-6 on a real checkpoint with \
-             `--model DIR --tokenizer FILE`.\n"
+             `--model DIR --tokenizer FILE`.\n",
+            summary.model.parameters as f64 / 1e6
         );
     }
     let _ = writeln!(md, "## Configuration\n");
@@ -167,7 +168,7 @@ pub fn render_markdown(
         } => {
             let _ = writeln!(
                 md,
-                "| base model | tiny LLaMA-3-style ({size:?}): {} layers, hidden {}, {} heads / {} KV heads, SwiGLU {}, vocab {} (trained BPE), llama3 RoPE |",
+                "| base model | LLaMA-3-style, preset {size:?}: {} layers, hidden {}, {} heads / {} KV heads, SwiGLU {}, vocab {} (trained BPE), llama3 RoPE |",
                 shape.num_layers, shape.hidden_size, shape.num_heads, shape.num_kv_heads,
                 shape.intermediate_size, shape.vocab_size
             );

@@ -40,8 +40,15 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// The trainer config: the optimizer with torch's AdamW defaults, linear warmup then cosine decay, gradient
-    /// clipping at 1, shuffled data, no checkpoints.
+    /// The trainer config: the optimizer with torch's AdamW defaults, linear warmup then cosine
+    /// decay, gradient clipping at 1, shuffled data, no checkpoints.
+    ///
+    /// Not grouped by length, although letters (~330 tokens) pad the short-answer examples
+    /// (~110) of a mixed batch: grouping makes batches single-task, the loss a mean per
+    /// batch, so the rare letter batches weigh as much as a batch of one-word modality
+    /// answers, and the model learns to answer every prompt with a code (measured on the
+    /// small preset with letters repeated four times: letters ROUGE-1 0.01 after 200 grouped
+    /// steps).
     pub fn train_config(&self) -> TrainConfig {
         TrainConfig {
             steps: self.steps,
