@@ -64,24 +64,18 @@ pub struct Summary {
 }
 
 /// The checkpoint directory `--resume DIR` names: DIR itself when it holds
-/// `trainer_state.json`, else its newest complete `checkpoint-N` subdirectory, else `None`.
+/// `trainer_state.json`, else its newest complete `checkpoint-N` subdirectory
+/// ([`qlora_core::train::latest_checkpoint`]), else `None`.
+///
+/// # Errors
+///
+/// When DIR does not exist or cannot be read.
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
     if dir.join("trainer_state.json").is_file() {
         return Ok(Some(dir.to_path_buf()));
     }
-    let entries = std::fs::read_dir(dir).with_context(|| format!("--resume {}", dir.display()))?;
-    Ok(entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
-            e.path()
-                .join("trainer_state.json")
-                .is_file()
-                .then(|| (n, e.path()))
-        })
-        .max_by_key(|(n, _)| *n)
-        .map(|(_, p)| p))
+    std::fs::metadata(dir).with_context(|| format!("--resume {}", dir.display()))?;
+    qlora_core::train::latest_checkpoint(dir).with_context(|| format!("--resume {}", dir.display()))
 }
 
 /// [`latest_checkpoint`], with an error when DIR holds none.

@@ -20,7 +20,9 @@ pub use checkpointing::{with_autodiff, AutodiffRun, CheckpointedAutodiff, Checkp
 pub use error::TrainError;
 pub use loss::{causal_lm_loss, causal_lm_loss_sum, count_targets, IGNORE_INDEX};
 pub use params::{replace_trainable, trainable_grads, trainable_host_tensors, trainable_params};
-pub use trainer::{CausalLm, StepMetrics, TrainConfig, Trainer, LENGTH_GROUP_BATCHES};
+pub use trainer::{
+    latest_checkpoint, CausalLm, StepMetrics, TrainConfig, Trainer, LENGTH_GROUP_BATCHES,
+};
 
 #[cfg(test)]
 mod tests;

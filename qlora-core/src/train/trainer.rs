@@ -593,8 +593,28 @@ fn mix_seed(seed: u64, step: u64, micro: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-/// The newest complete `checkpoint-*` directory under `dir`.
-pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+/// The newest complete checkpoint under `dir`: the `checkpoint-N` subdirectory with the
+/// largest N that holds `trainer_state.json` (checkpoints are renamed into place whole, so one
+/// with its state file is complete). `None` when there is none or `dir` does not exist.
+///
+/// # Errors
+///
+/// [`TrainError::Checkpoint`] when `dir` exists but cannot be read.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("latest-ckpt-doc-{}", std::process::id()));
+/// for n in [2, 10] {
+///     std::fs::create_dir_all(dir.join(format!("checkpoint-{n:08}")))?;
+///     std::fs::write(dir.join(format!("checkpoint-{n:08}/trainer_state.json")), "{}")?;
+/// }
+/// std::fs::create_dir_all(dir.join("checkpoint-00000011"))?; // no state: incomplete
+/// let latest = qlora_core::train::latest_checkpoint(&dir)?;
+/// assert_eq!(latest, Some(dir.join("checkpoint-00000010")));
+/// assert_eq!(qlora_core::train::latest_checkpoint(&dir.join("missing"))?, None);
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -606,19 +626,18 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainErro
             .into())
         }
     };
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix("checkpoint-")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if best.as_ref().is_none_or(|b| n > b.0) {
-                best = Some((n, entry.path()));
-            }
-        }
-    }
-    Ok(best.map(|b| b.1))
+    Ok(rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
+            e.path()
+                .join("trainer_state.json")
+                .is_file()
+                .then(|| (n, e.path()))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p))
 }
 
 fn append_metrics(path: &Path, m: &StepMetrics) -> Result<(), TrainError> {
