@@ -45,7 +45,7 @@ pub struct DemoArgs {
     /// small and medium].
     #[arg(long)]
     pub pretrain_steps: Option<usize>,
-    /// Size of the base model [default: tiny, 0.3 M parameters, about 3.5 minutes on 2 cores;
+    /// Size of the base model [default: tiny, 0.3 M parameters, about 2 minutes on 2 cores;
     /// small (5.5 M with the 2,040 tokens BPE learns from the synthetic text) about 8 minutes
     /// and it does not yet learn the letters task in the default steps; medium (15.5 M at a
     /// full 8192 vocabulary) slower still].
