@@ -68,8 +68,7 @@ pub fn frozen_linear<B: Backend, const D: usize>(
     if D < 2 || !short || B::ad_enabled(&x.device()) || dims[D - 1] != inn {
         return linear(x, weight.transpose(), bias);
     }
-    let mut out_dims = dims;
-    out_dims[D - 1] = out;
+    let out_dims = with_last_dim(dims, out);
     let y = match host_matmul(&x, &weight, rows) {
         Some(y) => Tensor::from_data(TensorData::new(y, out_dims), &x.device()),
         None => weight
@@ -77,6 +76,23 @@ pub fn frozen_linear<B: Backend, const D: usize>(
             .transpose()
             .reshape(out_dims),
     };
+    add_bias(y, bias)
+}
+
+/// `dims` with the last (feature) dimension replaced by `last`: the output shape of a linear
+/// layer with `last` output features.
+pub(crate) fn with_last_dim<const D: usize>(mut dims: [usize; D], last: usize) -> [usize; D] {
+    if let Some(d) = dims.last_mut() {
+        *d = last;
+    }
+    dims
+}
+
+/// `y + b`, the bias broadcast over every leading dimension; `y` when there is no bias.
+pub(crate) fn add_bias<B: Backend, const D: usize>(
+    y: Tensor<B, D>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, D> {
     match bias {
         Some(b) => y + b.unsqueeze::<D>(),
         None => y,

@@ -13,6 +13,7 @@ pub mod linear;
 
 pub use config::{lora_scaling, LoraConfig, TargetModule};
 pub use error::LoraError;
+pub(crate) use frozen_linear::{add_bias, with_last_dim};
 pub use frozen_linear::{f32_matmul, f32_matmul_reference, frozen_linear};
 pub use linear::{DenseBase, FrozenBase, LoraAdapter, LoraLinear};
 

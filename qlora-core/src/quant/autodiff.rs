@@ -50,19 +50,6 @@ pub(crate) fn frozen_nf4_matmul<B: Backend>(
     y
 }
 
-/// Whether [`frozen_nf4_matmul`] applies on `B`.
-pub(crate) fn frozen_nf4_matmul_supported<B: Backend>() -> bool {
-    let ty = TypeId::of::<B>();
-    let cpu = ty == TypeId::of::<Autodiff<burn_ndarray::NdArray, NoCheckpointing>>()
-        || ty == TypeId::of::<Autodiff<burn_ndarray::NdArray, BalancedCheckpointing>>();
-    #[cfg(feature = "cuda")]
-    let cuda = ty == TypeId::of::<Autodiff<burn_cuda::Cuda, NoCheckpointing>>()
-        || ty == TypeId::of::<Autodiff<burn_cuda::Cuda, BalancedCheckpointing>>();
-    #[cfg(not(feature = "cuda"))]
-    let cuda = false;
-    cpu || cuda
-}
-
 /// Runs the operation when `B` is `Autodiff<IB, C>`: `Ok(y)`; else `Err(x)` untouched, for
 /// the next candidate backend (`or_else`).
 fn on<B: Backend, IB: Backend, C: CheckpointStrategy>(

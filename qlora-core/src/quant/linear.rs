@@ -6,7 +6,8 @@ use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use crate::error::Result;
-use crate::quant::autodiff::{frozen_nf4_matmul, frozen_nf4_matmul_supported};
+use crate::lora::{add_bias, with_last_dim};
+use crate::quant::autodiff::frozen_nf4_matmul;
 use crate::quant::gemv::{nf4_matmul, nf4_matmul_supported};
 use crate::quant::tensor::{dequantize_checked, two_d};
 use crate::quant_state::{QuantConfig, QuantState};
@@ -131,7 +132,7 @@ impl<B: Backend> Nf4Linear<B> {
         x: Tensor<B, D>,
     ) -> std::result::Result<Tensor<B, D>, Tensor<B, D>> {
         let device = x.device();
-        if !B::ad_enabled(&device) || !frozen_nf4_matmul_supported::<B>() || D == 0 {
+        if !B::ad_enabled(&device) || D == 0 {
             return Err(x);
         }
         let dims = x.dims();
@@ -140,15 +141,12 @@ impl<B: Backend> Nf4Linear<B> {
             return Err(x);
         }
         let rows: usize = dims[..D - 1].iter().product();
+        // On a backend the operation is not registered for, x comes back untouched
+        // (reshaping a contiguous tensor is free).
         let y = frozen_nf4_matmul(x.reshape([rows, cols]), &self.weight)
             .map_err(|x2| x2.reshape(dims))?;
-        let mut out_dims = dims;
-        out_dims[D - 1] = self.out_features();
-        let y = y.reshape(out_dims);
-        Ok(match &self.bias {
-            Some(b) => y + b.val().unsqueeze::<D>(),
-            None => y,
-        })
+        let y = y.reshape(with_last_dim(dims, self.out_features()));
+        Ok(add_bias(y, self.bias.as_ref().map(|b| b.val())))
     }
 
     /// The host GEMV path of [`Nf4Linear::forward`], when it applies.
@@ -173,13 +171,9 @@ impl<B: Backend> Nf4Linear<B> {
             .ok()?;
         let absmax = self.weight.absmax().to_f32();
         let y = nf4_matmul(&self.weight, &absmax, &xs, rows).ok()?;
-        let mut out_dims = dims;
-        out_dims[D - 1] = self.out_features();
+        let out_dims = with_last_dim(dims, self.out_features());
         let y = Tensor::<B, D>::from_data(TensorData::new(y, out_dims), &device);
-        Some(match &self.bias {
-            Some(b) => y + b.val().unsqueeze::<D>(),
-            None => y,
-        })
+        Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
     }
 }
 
