@@ -52,7 +52,9 @@ pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
 pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, Role};
-pub use tokenizer_train::{train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS};
+pub use tokenizer_train::{
+    train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS, LLAMA3_SPLIT_PATTERN,
+};
 
 /// The CPU backend the unit tests run on.
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Training a small byte-level BPE tokenizer with Llama-3 special tokens, for models trained
 //! from scratch on a domain corpus (the demo's tiny LLaMA).
 //!
-//! The result works exactly like a Llama-3 `tokenizer.json`: byte-level pre-tokenization (every
-//! string encodes, nothing is unknown), `<|begin_of_text|>` prepended by the post-processor
+//! The result works exactly like a Llama-3 `tokenizer.json`: Llama-3's pre-tokenization (its
+//! split regex, [`LLAMA3_SPLIT_PATTERN`], then byte-level mapping: every string encodes, nothing
+//! is unknown), `<|begin_of_text|>` prepended by the post-processor
 //! when special tokens are requested, and the chat special tokens `<|start_header_id|>`,
 //! `<|end_header_id|>` and `<|eot_id|>`, so [`LlamaTokenizer::from_tokenizer`] picks the
 //! Llama-3 [`ChatTemplate`](crate::ChatTemplate).
@@ -13,7 +14,10 @@ use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{LlamaError, Result};
@@ -25,6 +29,28 @@ pub const BEGIN_OF_TEXT: &str = "<|begin_of_text|>";
 pub const END_OF_TEXT: &str = "<|end_of_text|>";
 /// `<|finetune_right_pad_id|>`: Llama-3.1's padding token.
 pub const PAD: &str = "<|finetune_right_pad_id|>";
+
+/// The split regex of Llama-3's pre-tokenizer (its `tokenizer.json`, `Split` with behaviour
+/// `Isolated`, before a `ByteLevel` step without GPT-2's regex).
+///
+/// Unlike GPT-2's pattern it keeps a run of line breaks in one piece, together with the
+/// punctuation before it (`",\n\n"` is one piece, where GPT-2's pattern gives `","`, `"\n"`,
+/// `"\n"`), and it cuts digit runs into groups of at most three.
+pub const LLAMA3_SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Llama-3's pre-tokenizer: [`LLAMA3_SPLIT_PATTERN`], then the byte-level mapping.
+fn llama3_pre_tokenizer() -> Result<Sequence> {
+    let split = Split::new(
+        SplitPattern::Regex(LLAMA3_SPLIT_PATTERN.to_string()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(tok_err)?;
+    Ok(Sequence::new(vec![
+        split.into(),
+        ByteLevel::new(false, true, false).into(),
+    ]))
+}
 
 /// The special tokens of a trained tokenizer, in id order (ids 0, 1, ...).
 pub const LLAMA3_SPECIAL_TOKENS: [&str; 6] = [
@@ -126,7 +152,7 @@ where
         .build()
         .into();
     let mut tokenizer = Tokenizer::new(BPE::default());
-    tokenizer.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
+    tokenizer.with_pre_tokenizer(Some(llama3_pre_tokenizer()?));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
     tokenizer
         .train(&mut trainer, texts)

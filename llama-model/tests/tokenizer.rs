@@ -100,3 +100,45 @@ fn llama2_tokenizer_and_template_match_transformers() {
         check(&tok, &expected()["llama2"]);
     }
 }
+
+/// `train_bpe` gives its tokenizers the pre-tokenizer of Meta's Llama-3 `tokenizer.json`
+/// (the same JSON object) and it cuts text where the Python tokenizers library cuts it with the
+/// real file (tools/fixtures/llama/gen_pretokenize.py): line breaks stay together with the
+/// punctuation before them, digits go in groups of three.
+#[test]
+fn trained_tokenizer_pre_tokenizes_like_llama3() {
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+    let text = std::fs::read_to_string(root().join("tools/fixtures/llama/llama3_pretokenize.json"))
+        .unwrap();
+    let exp: Value = serde_json::from_str(&text).unwrap();
+    let corpus = vec!["Dear colleague,\n\nwe gave 60 Gy in 30 fractions.\n\nYours sincerely"; 20];
+    let tok = llama_model::train_bpe(
+        corpus.iter(),
+        &llama_model::BpeTrainingConfig::with_vocab_size(300),
+    )
+    .unwrap();
+    let pre = tok.inner().get_pre_tokenizer().unwrap();
+    assert_eq!(serde_json::to_value(pre).unwrap(), exp["pre_tokenizer"]);
+    let cases = exp["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let mut pts = PreTokenizedString::from(text);
+        pre.pre_tokenize(&mut pts).unwrap();
+        let got: Vec<Value> = pts
+            .get_splits(OffsetReferential::Original, OffsetType::Char)
+            .into_iter()
+            .map(|(piece, (a, b), _)| serde_json::json!([piece, [a, b]]))
+            .collect();
+        assert_eq!(Value::Array(got), case["pieces"], "{text:?}");
+    }
+    // What it changes for letters: ",\n\n" becomes one token, where GPT-2's split gives
+    // ",", "\n", "\n" (and a model has to count the line breaks).
+    let ids = tok.encode("Dear colleague,\n\nwe", false).unwrap();
+    let pieces: Vec<String> = ids
+        .iter()
+        .map(|&i| tok.inner().id_to_token(i).unwrap())
+        .collect();
+    assert!(pieces.iter().any(|p| p == ",ĊĊ"), "{pieces:?}");
+    assert!(!pieces.iter().any(|p| p == "Ċ" || p == ","), "{pieces:?}");
+}
