@@ -123,10 +123,16 @@ pub struct TaskScores {
     /// ICD-10 task only: fraction of predictions holding a valid code of the set.
     #[serde(with = "crate::json_float")]
     pub validity_rate: Option<f64>,
-    /// Regimen task only: fraction of predictions whose dose, fractions and dose per
-    /// fraction do not contradict each other (see [`Consistency`]).
+    /// Regimen task only: of the predictions that state total dose, fractions and dose per
+    /// fraction ([`consistency_checked`](Self::consistency_checked) of them), the fraction
+    /// where the three agree (see [`Consistency`]); `None` when no prediction states all
+    /// three. Not a per-case metric: an answer without a dose has nothing to be consistent
+    /// about, and counting it as consistent would reward empty answers.
     #[serde(with = "crate::json_float")]
     pub consistency_rate: Option<f64>,
+    /// Regimen task only: how many predictions state all three numbers.
+    #[serde(default)]
+    pub consistency_checked: Option<usize>,
 }
 
 impl TaskScores {
@@ -142,7 +148,7 @@ impl TaskScores {
 ///   and unstemmed (`rouge1_nostem`, ...);
 /// - regimen: ROUGE-1 F-measure, field accuracy (total dose, fractions, dose per fraction,
 ///   technique: each correct when equal to the reference's parsed field, per case the
-///   fraction correct), consistency;
+///   fraction correct), plus the dose-arithmetic consistency rate;
 /// - modality: 1/0 correct (unparseable answers are `"unknown"`, i.e. wrong), plus
 ///   [`ModalityMetrics`];
 /// - icd10: exact match (normalized codes equal) and category match (first 3 characters),
@@ -172,6 +178,7 @@ pub fn score_task(task: TaskKind, records: &[PredictionRecord]) -> Result<TaskSc
         modality: None,
         validity_rate: None,
         consistency_rate: None,
+        consistency_checked: None,
     };
     match task {
         TaskKind::Letters => {
@@ -190,20 +197,24 @@ pub fn score_task(task: TaskKind, records: &[PredictionRecord]) -> Result<TaskSc
             let mut rouge = rouge_fmeasures(records, &["rouge1"], true)?;
             let rouge1 = rouge.pop().unwrap_or_default();
             let mut fields = Vec::with_capacity(records.len());
-            let mut consistent = Vec::with_capacity(records.len());
+            let (mut checked, mut consistent) = (0usize, 0usize);
             for r in records {
                 let reference = Regimen::parse(&r.reference);
                 let predicted = Regimen::parse(&r.prediction);
                 fields.push(field_accuracy(&reference, &predicted));
-                let ok = !matches!(predicted.consistency, Consistency::Inconsistent { .. });
-                consistent.push(f64::from(u8::from(ok)));
+                match predicted.consistency {
+                    Consistency::Consistent => {
+                        (checked, consistent) = (checked + 1, consistent + 1)
+                    }
+                    Consistency::Inconsistent { .. } => checked += 1,
+                    Consistency::NotCheckable => {}
+                }
             }
-            let consistency = MetricCases::new("consistency", consistent);
-            scores.consistency_rate = Some(consistency.mean);
+            scores.consistency_checked = Some(checked);
+            scores.consistency_rate = (checked > 0).then(|| consistent as f64 / checked as f64);
             scores.metrics = vec![
                 MetricCases::new("rouge1", rouge1),
                 MetricCases::new("field_accuracy", fields),
-                consistency,
             ];
         }
         TaskKind::Modality => {
@@ -543,8 +554,11 @@ pub fn render_markdown(scores: &TaskScores, comparison: Option<&Comparison>) -> 
     if let Some(v) = scores.validity_rate {
         let _ = writeln!(s, "| validity_rate | {} |", num(v));
     }
-    if let Some(v) = scores.consistency_rate {
-        let _ = writeln!(s, "| consistency_rate | {} |", num(v));
+    if let Some(n) = scores.consistency_checked {
+        let rate = scores
+            .consistency_rate
+            .map_or_else(|| "n/a".to_string(), num);
+        let _ = writeln!(s, "| consistency_rate (of {n} with a full dose) | {rate} |");
     }
     if let Some(m) = &scores.modality {
         for (name, v) in [
@@ -754,6 +768,7 @@ mod tests {
         assert_eq!(f.values, [1.0, 0.5]);
         assert_eq!(s.metric("rouge1").unwrap().values[0], 1.0);
         assert_eq!(s.consistency_rate, Some(1.0));
+        assert_eq!(s.consistency_checked, Some(2));
     }
 
     #[test]
@@ -761,10 +776,26 @@ mod tests {
         let reference = "60 Gy in 30 fractions of 2 Gy";
         let s = score_task(
             TaskKind::Regimen,
-            &[rec("a", reference, "60 Gy in 20 fractions of 2 Gy")],
+            &[
+                rec("a", reference, "60 Gy in 20 fractions of 2 Gy"),
+                rec("b", reference, "60 Gy in 30 fractions of 2 Gy"),
+                rec("c", reference, "IMRT"),
+                rec("d", reference, ""),
+            ],
         )
         .unwrap();
-        assert_eq!(s.consistency_rate, Some(0.0));
+        // Of the two answers that state all three numbers, one adds up; the others do not
+        // count either way (an empty answer is not "consistent").
+        assert_eq!(s.consistency_checked, Some(2));
+        assert_eq!(s.consistency_rate, Some(0.5));
+        assert!(s.metric("consistency").is_none());
+        let none = score_task(TaskKind::Regimen, &[rec("a", reference, "IMRT")]).unwrap();
+        assert_eq!(
+            (none.consistency_checked, none.consistency_rate),
+            (Some(0), None)
+        );
+        assert!(render_markdown(&none, None)
+            .contains("| consistency_rate (of 0 with a full dose) | n/a |"));
     }
 
     #[test]
