@@ -205,6 +205,12 @@ pub struct FinetuneArgs {
     /// Faster on data whose lengths vary; not with --no-shuffle.
     #[arg(long, conflicts_with = "no_shuffle")]
     pub group_by_length: bool,
+    /// Split each optimizer step's examples by length into micro-batches of at most N tokens,
+    /// padding included (a longer example goes alone). Same data order and same gradient as
+    /// the unsplit step (the loss is normalized over the whole step); saves the padding short
+    /// answers carry next to a long one, and bounds activation memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub micro_batch_tokens: Option<u64>,
     /// Recompute memory-bound activations in the backward pass instead of keeping them
     /// (burn's balanced checkpointing); same gradients, less memory.
     #[arg(long)]

@@ -306,6 +306,7 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
         optimizer: optimizer_kind(args.optimizer, device_budget),
         gradient_checkpointing: args.gradient_checkpointing,
         group_by_length: args.group_by_length,
+        micro_batch_tokens: args.micro_batch_tokens.map(|n| n as usize),
     };
     let job = Job {
         args: args.clone(),

@@ -21,7 +21,8 @@ pub use error::TrainError;
 pub use loss::{causal_lm_loss, causal_lm_loss_sum, count_targets, IGNORE_INDEX};
 pub use params::{replace_trainable, trainable_grads, trainable_host_tensors, trainable_params};
 pub use trainer::{
-    latest_checkpoint, CausalLm, StepMetrics, TrainConfig, Trainer, LENGTH_GROUP_BATCHES,
+    latest_checkpoint, token_budget_batches, CausalLm, StepMetrics, TrainConfig, Trainer,
+    LENGTH_GROUP_BATCHES,
 };
 
 #[cfg(test)]

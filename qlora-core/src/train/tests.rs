@@ -555,3 +555,80 @@ fn length_grouped_trainer_takes_the_grouped_batches() {
     all.sort_unstable();
     assert_eq!(all, (0..7).collect::<Vec<_>>());
 }
+
+#[test]
+fn token_budget_split_equals_the_unsplit_step() {
+    let _guard = serial();
+    let d = data();
+    // One step holds the whole dataset (lengths 3..6); a budget of 10 tokens cuts it into
+    // micro-batches of one to three sequences.
+    let mut c = no_save(config(4, 7, 1));
+    c.shuffle = false;
+    let mut whole = Trainer::<AB, _>::new(toy(3, 0.0, 1.0), c.clone(), None).unwrap();
+    let mut want = Vec::new();
+    whole.train(&d, |m| want.push(m.loss)).unwrap();
+    c.micro_batch_tokens = Some(10);
+    let split = super::trainer::token_budget_batches(&d, (0..7).collect(), 10);
+    assert!(split.len() >= 3, "{split:?}");
+    let mut cut = Trainer::<AB, _>::new(toy(3, 0.0, 1.0), c, None).unwrap();
+    let mut got = Vec::new();
+    cut.train(&d, |m| got.push(m.loss)).unwrap();
+    for (a, b) in want.iter().zip(&got) {
+        assert!((a - b).abs() < 1e-5, "loss {a} vs {b}");
+    }
+    for ((k, x), (_, y)) in whole
+        .adapter_tensors()
+        .iter()
+        .zip(cut.adapter_tensors().iter())
+    {
+        for (p, q) in x.0.iter().zip(&y.0) {
+            assert!((p - q).abs() < 1e-5, "{k}: {p} vs {q}");
+        }
+    }
+}
+
+#[test]
+fn killed_and_resumed_token_budget_run_is_byte_identical() {
+    let mut c = config(7, 3, 2);
+    c.micro_batch_tokens = Some(9);
+    killed_and_resumed(c, "budget");
+}
+
+#[test]
+fn zero_token_budget_is_refused_naming_the_field() {
+    let mut c = no_save(config(1, 2, 1));
+    c.micro_batch_tokens = Some(0);
+    let e = Trainer::<AB, _>::new(toy(1, 0.0, 1.0), c, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("micro_batch_tokens"), "{e}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+    #[test]
+    fn token_budget_batches_partition_the_step_within_the_budget(
+        lens in proptest::collection::vec(1usize..500, 1..40),
+        budget in 1usize..2000,
+    ) {
+        let d = of_lengths(&lens);
+        let ids: Vec<usize> = (0..lens.len()).rev().collect();
+        let batches = super::trainer::token_budget_batches(&d, ids.clone(), budget);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        proptest::prop_assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
+        for b in &batches {
+            proptest::prop_assert!(!b.is_empty());
+            let longest = b.iter().map(|&i| lens[i]).max().unwrap_or(0);
+            // Within the budget, unless a single sequence is longer than it.
+            proptest::prop_assert!(b.len() * longest <= budget || b.len() == 1);
+        }
+        // Longest first across the whole step, and never more padding than one batch.
+        let order: Vec<usize> = batches.iter().flatten().map(|&i| lens[i]).collect();
+        proptest::prop_assert!(order.windows(2).all(|w| w[0] >= w[1]));
+        let one = vec![ids.clone()];
+        proptest::prop_assert!(padded_tokens(&d, &batches) <= padded_tokens(&d, &one));
+        proptest::prop_assert_eq!(&batches, &super::trainer::token_budget_batches(&d, ids, budget));
+    }
+}

@@ -89,6 +89,16 @@ pub struct TrainConfig {
     /// when absent from JSON.
     #[serde(default)]
     pub group_by_length: bool,
+    /// Split each optimizer step's sequences by length into micro-batches of at most this
+    /// many tokens, padding included (sequences × the longest of them; a longer sequence goes
+    /// alone): see [`token_budget_batches`]. The loss is normalized by the target tokens of the
+    /// whole step, so the gradient is that of the unsplit step (up to the order of float
+    /// additions, and other dropout masks); what goes is the padding that short sequences
+    /// carry in a batch with a long one. Unlike `group_by_length` it leaves the data order and
+    /// the mix of every step alone. `None` (absent from JSON): the step's `grad_accum`
+    /// micro-batches of `batch_size` as they come.
+    #[serde(default)]
+    pub micro_batch_tokens: Option<usize>,
 }
 
 /// Micro-batches per mega-batch of [`TrainConfig::group_by_length`] (transformers'
@@ -99,7 +109,7 @@ impl Default for TrainConfig {
     /// One step of batch 1 at a constant 2e-4 (the QLoRA paper's rate for small models),
     /// torch's AdamW defaults, gradient clipping at 1.0 (transformers' default), sequences up
     /// to 512 tokens, seed 0, shuffling, no checkpoints, AdamW, no gradient checkpointing, no
-    /// length grouping.
+    /// length grouping, no token budget.
     ///
     /// ```
     /// let c = qlora_core::TrainConfig { steps: 10, ..Default::default() };
@@ -128,6 +138,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::AdamW,
             gradient_checkpointing: false,
             group_by_length: false,
+            micro_batch_tokens: None,
         }
     }
 }
@@ -148,6 +159,9 @@ impl TrainConfig {
         }
         if self.save_every == Some(0) {
             return bad("save_every", "must be at least 1");
+        }
+        if self.micro_batch_tokens == Some(0) {
+            return bad("micro_batch_tokens", "must be at least 1");
         }
         if self.group_by_length && !self.shuffle {
             return bad(
@@ -369,9 +383,12 @@ where
         let start = Instant::now();
         let device = self.model_device();
         let accum = self.config.grad_accum as u64;
-        let micro_ids: Vec<Vec<usize>> = (0..accum)
+        let mut micro_ids: Vec<Vec<usize>> = (0..accum)
             .map(|k| self.micro_batch_indices(data, self.step * accum + k))
             .collect();
+        if let Some(budget) = self.config.micro_batch_tokens {
+            micro_ids = token_budget_batches(data, micro_ids.concat(), budget);
+        }
         let total_targets: usize = micro_ids
             .iter()
             .flatten()
@@ -582,6 +599,43 @@ pub(super) fn length_grouped_batches(data: &[Example], batch: usize, seed: u64) 
     let mut batches: Vec<Vec<usize>> = perm.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
     batches.shuffle(&mut rng);
     batches
+}
+
+/// The sequences `ids` of one optimizer step (indices into `data`) as micro-batches of at most
+/// `budget` tokens, padding included: sorted by length, longest first (ties keep their order),
+/// and cut greedily, a micro-batch holding as many as fit `count × longest <= budget`; a
+/// sequence longer than the budget goes alone. Every index appears exactly once.
+///
+/// ```
+/// use qlora_core::train::{token_budget_batches, Example};
+/// let ex = |n: usize| Example { input_ids: vec![1; n], labels: None };
+/// // A batch of two letters (400 tokens) and six short answers (100): one batch of 8 pads
+/// // to 3,200 tokens; split at 1,024 it is 800 + 600.
+/// let data: Vec<Example> = [400, 100, 100, 400, 100, 100, 100, 100].map(ex).into();
+/// let batches = token_budget_batches(&data, (0..8).collect(), 1024);
+/// assert_eq!(batches, vec![vec![0, 3], vec![1, 2, 4, 5, 6, 7]]);
+/// ```
+pub fn token_budget_batches(
+    data: &[Example],
+    mut ids: Vec<usize>,
+    budget: usize,
+) -> Vec<Vec<usize>> {
+    let len = |i: usize| data.get(i).map_or(0, |e| e.input_ids.len());
+    ids.sort_by_key(|&i| std::cmp::Reverse(len(i)));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in ids {
+        // Sorted longest first: the first of a micro-batch is its longest.
+        let longest = current.first().map_or(len(i), |&f| len(f));
+        if !current.is_empty() && longest * (current.len() + 1) > budget {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// The dropout seed of micro-batch `micro` of optimizer step `step`.
