@@ -80,8 +80,9 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// those with `mmap` and unmaps them on `free`, so every operation page-faults and zeroes its
 /// output afresh (measured: a sixth of the demo's CPU time was in the kernel). With the
 /// `mmap` threshold at [`MMAP_THRESHOLD`] and trimming and top padding raised, they come
-/// from the heap and are reused: the default demo run went from 3 min 33 s to 2 min 8 s (the
-/// small preset's steps about 10% faster), at a slightly higher peak resident memory. A no-op returning false where the C library is not glibc.
+/// from the heap and are reused: the demo's tiny-preset run went from 3 min 33 s to 2 min 8 s
+/// (the small preset's steps about 10% faster), at a slightly higher peak resident memory. A
+/// no-op returning false where the C library is not glibc.
 ///
 /// ```
 /// // The example binaries call this first thing in `main`.

@@ -38,17 +38,18 @@ pub struct DemoArgs {
     /// and test) [default: 2000, or 400 with --quick].
     #[arg(long)]
     pub cases: Option<usize>,
-    /// QLoRA fine-tuning steps (optimizer updates) [default: 300, or 120 with --quick].
+    /// QLoRA fine-tuning steps (optimizer updates) [default: 500 for small and medium, 300 for
+    /// tiny and with --model, 120 with --quick].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Pre-training steps of the base model [default: 300 for tiny and with --quick, 150 for
-    /// small and medium].
+    /// Pre-training steps of the base model [default: 150 for small and medium, 300 for tiny
+    /// and with --quick].
     #[arg(long)]
     pub pretrain_steps: Option<usize>,
-    /// Size of the base model [default: tiny, 0.3 M parameters, about 2 minutes on 2 cores;
-    /// small (5.5 M with the 2,040 tokens BPE learns from the synthetic text) about 8 minutes
-    /// and it does not yet learn the letters task in the default steps; medium (15.5 M at a
-    /// full 8192 vocabulary) slower still].
+    /// Size of the base model [default: small, or tiny with --quick]. small: 5.5 M parameters
+    /// with the ~2,000 tokens the BPE learns from the synthetic text, about 8 minutes on 2
+    /// cores; tiny: 0.3 M, about 2 minutes; medium: 15.5 M at a full 8192 vocabulary, slower
+    /// still.
     #[arg(long, value_enum)]
     pub model_size: Option<ModelSize>,
     /// Run stages 4-6 (quantize, fine-tune, evaluate) on this Hugging Face LLaMA checkpoint
@@ -62,8 +63,8 @@ pub struct DemoArgs {
     /// Test cases evaluated per task (at most the test split) [default: 24, or 8 with --quick].
     #[arg(long)]
     pub eval_cases: Option<usize>,
-    /// Peak learning rate of QLoRA fine-tuning [default: 1e-2 for tiny, 3e-3 for small and
-    /// medium (1e-2 diverges there), 5e-3 with --quick, 2e-4 with --model].
+    /// Peak learning rate of QLoRA fine-tuning [default: 3e-3 for small and medium (1e-2
+    /// diverges there), 1e-2 for tiny, 5e-3 with --quick, 2e-4 with --model].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Peak learning rate of pre-training [default: 3e-3 for tiny, 4e-3 for small and medium,
@@ -85,11 +86,12 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelSize {
-    /// 0.3 M parameters: 2 layers, hidden 96, vocabulary 1024 (the default: minutes on 2
-    /// cores).
+    /// 0.3 M parameters: 2 layers, hidden 96, vocabulary 1024 (what `--quick` trains; about 2
+    /// minutes on 2 cores with the default steps).
     Tiny,
-    /// 5.5 M parameters with the 2,040 tokens the BPE learns from the synthetic text (6.3 M
-    /// at a full 4096 vocabulary): 3 layers, hidden 384, SwiGLU 1024, 6 heads / 2 KV heads.
+    /// 5.5 M parameters with the ~2,000 tokens the BPE learns from the synthetic text (6.3 M
+    /// at a full 4096 vocabulary): 3 layers, hidden 384, SwiGLU 1024, 6 heads / 2 KV heads
+    /// (the default: about 8 minutes on 2 cores).
     Small,
     /// 15.5 M parameters at a full vocabulary: 8 layers, hidden 384, vocabulary up to 8192.
     Medium,
@@ -158,6 +160,8 @@ pub struct Recipe {
     pub pretrain_lr: f64,
     /// Peak QLoRA learning rate (`--lr`).
     pub finetune_lr: f64,
+    /// QLoRA steps (`--steps`).
+    pub finetune_steps: usize,
 }
 
 impl Recipe {
@@ -166,14 +170,15 @@ impl Recipe {
         pretrain_steps: 300,
         pretrain_lr: 5e-3,
         finetune_lr: 5e-3,
-    };
-    /// `--model DIR`: the QLoRA paper's rate for 7-13 B models (no pre-training).
-    pub const PRETRAINED: Recipe = Recipe {
-        pretrain_steps: 0,
-        pretrain_lr: 0.0,
-        finetune_lr: 2e-4,
+        finetune_steps: 120,
     };
 }
+
+/// Peak QLoRA learning rate with `--model DIR`: the QLoRA paper's rate for 7-13 B models.
+pub const PRETRAINED_FINETUNE_LR: f64 = 2e-4;
+
+/// QLoRA steps with `--model DIR`.
+pub const PRETRAINED_FINETUNE_STEPS: usize = 300;
 
 impl ModelSize {
     /// The training defaults of this preset. Larger models take a lower QLoRA rate (the
@@ -185,21 +190,23 @@ impl ModelSize {
                 pretrain_steps: 300,
                 pretrain_lr: 3e-3,
                 finetune_lr: 1e-2,
+                finetune_steps: 300,
             },
             ModelSize::Small | ModelSize::Medium => Recipe {
                 pretrain_steps: 150,
                 pretrain_lr: 4e-3,
                 finetune_lr: 3e-3,
+                finetune_steps: 500,
             },
         }
     }
 }
 
 /// Where the base model comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BaseModel {
-    /// Train a tokenizer and pre-train a tiny model of this size.
+    /// Train a tokenizer and pre-train a small model of this preset from scratch.
     Tiny {
         /// The preset.
         size: ModelSize,
@@ -207,6 +214,8 @@ pub enum BaseModel {
         shape: ModelShape,
         /// Pre-training steps.
         pretrain_steps: usize,
+        /// Peak learning rate of pre-training.
+        pretrain_lr: f64,
     },
     /// Load a Hugging Face checkpoint.
     Pretrained {
@@ -240,8 +249,6 @@ pub struct RunConfig {
     pub lora_r: usize,
     /// LoRA alpha.
     pub lora_alpha: f64,
-    /// Peak learning rate of pre-training.
-    pub pretrain_lr: f64,
     /// Peak learning rate of fine-tuning.
     pub finetune_lr: f64,
     /// Warmup fraction of the steps (linear warmup, then cosine decay).
@@ -277,19 +284,22 @@ impl RunConfig {
         if cases < MIN_CASES {
             bail!("--cases {cases}: need at least {MIN_CASES} (10 per task)");
         }
-        let finetune_steps = pick(args.steps, 300, 120);
-        if finetune_steps == 0 {
-            bail!("--steps must be at least 1");
-        }
         let eval_cases_per_task = pick(args.eval_cases, 24, 8);
         if eval_cases_per_task == 0 {
             bail!("--eval-cases must be at least 1");
         }
-        let size = args.model_size.unwrap_or(ModelSize::Tiny);
-        let recipe = match (&args.model, quick) {
-            (_, true) => Recipe::QUICK,
-            (Some(_), false) => Recipe::PRETRAINED,
-            (None, false) => size.recipe(),
+        let size = args.model_size.unwrap_or(if quick {
+            ModelSize::Tiny
+        } else {
+            ModelSize::Small
+        });
+        let recipe = if quick { Recipe::QUICK } else { size.recipe() };
+        let positive = |v: Option<f64>, default: f64, flag: &str| match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => {
+                bail!("{flag} {x}: must be a positive number")
+            }
+            Some(x) => Ok(x),
+            None => Ok(default),
         };
         let base = match (&args.model, &args.tokenizer) {
             (Some(model), Some(tokenizer)) => BaseModel::Pretrained {
@@ -305,24 +315,30 @@ impl RunConfig {
                     size,
                     shape: size.shape(),
                     pretrain_steps,
+                    pretrain_lr: positive(args.pretrain_lr, recipe.pretrain_lr, "--pretrain-lr")?,
                 }
             }
             _ => bail!("--model and --tokenizer go together"),
         };
-        if matches!(base, BaseModel::Pretrained { .. })
-            && (args.model_size.is_some() || args.pretrain_steps.is_some())
+        let pretrained = matches!(base, BaseModel::Pretrained { .. });
+        if pretrained
+            && (args.model_size.is_some()
+                || args.pretrain_steps.is_some()
+                || args.pretrain_lr.is_some())
         {
-            bail!("--model-size and --pretrain-steps apply to the tiny model, not to --model");
+            bail!(
+                "--model-size, --pretrain-steps and --pretrain-lr apply to the model trained from scratch, not to --model"
+            );
         }
-        let positive = |v: Option<f64>, default: f64, flag: &str| match v {
-            Some(x) if !(x.is_finite() && x > 0.0) => {
-                bail!("{flag} {x}: must be a positive number")
-            }
-            Some(x) => Ok(x),
-            None => Ok(default),
+        let (default_lr, default_steps) = match (pretrained, quick) {
+            (true, false) => (PRETRAINED_FINETUNE_LR, PRETRAINED_FINETUNE_STEPS),
+            _ => (recipe.finetune_lr, recipe.finetune_steps),
         };
-        let finetune_lr = positive(args.lr, recipe.finetune_lr, "--lr")?;
-        let pretrain_lr = positive(args.pretrain_lr, recipe.pretrain_lr, "--pretrain-lr")?;
+        let finetune_steps = args.steps.unwrap_or(default_steps);
+        if finetune_steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        let finetune_lr = positive(args.lr, default_lr, "--lr")?;
         let batch_size = pick(args.batch_size, 8, 4);
         if batch_size == 0 {
             bail!("--batch-size must be at least 1");
@@ -337,7 +353,6 @@ impl RunConfig {
             base,
             lora_r: 16,
             lora_alpha: 32.0,
-            pretrain_lr,
             finetune_lr,
             warmup_fraction: 0.1,
             batch_size,
@@ -362,33 +377,36 @@ mod tests {
         let quick = parse(&["--quick"]).unwrap();
         assert_eq!(normal.out, PathBuf::from("demo-output"));
         assert_eq!((normal.cases, quick.cases), (2000, 400));
-        assert_eq!((normal.finetune_steps, quick.finetune_steps), (300, 120));
-        assert_eq!((normal.finetune_lr, quick.finetune_lr), (1e-2, 5e-3));
-        assert_eq!((normal.pretrain_lr, quick.pretrain_lr), (3e-3, 5e-3));
+        assert_eq!((normal.finetune_steps, quick.finetune_steps), (500, 120));
+        assert_eq!((normal.finetune_lr, quick.finetune_lr), (3e-3, 5e-3));
         assert!(matches!(
             normal.base,
             BaseModel::Tiny {
-                size: ModelSize::Tiny,
-                pretrain_steps: 300,
+                size: ModelSize::Small,
+                pretrain_steps: 150,
+                pretrain_lr: 4e-3,
                 ..
             }
         ));
-        let small = parse(&["--model-size", "small"]).unwrap();
-        assert_eq!((small.finetune_lr, small.pretrain_lr), (3e-3, 4e-3));
+        let tiny = parse(&["--model-size", "tiny"]).unwrap();
+        assert_eq!((tiny.finetune_lr, tiny.finetune_steps), (1e-2, 300));
         assert!(matches!(
-            small.base,
+            tiny.base,
             BaseModel::Tiny {
-                pretrain_steps: 150,
+                size: ModelSize::Tiny,
+                pretrain_steps: 300,
+                pretrain_lr: 3e-3,
                 ..
             }
         ));
         let ckpt = parse(&["--model", "m", "--tokenizer", "t.json"]).unwrap();
-        assert_eq!(ckpt.finetune_lr, 2e-4);
+        assert_eq!((ckpt.finetune_lr, ckpt.finetune_steps), (2e-4, 300));
         assert!(matches!(
             quick.base,
             BaseModel::Tiny {
                 size: ModelSize::Tiny,
                 pretrain_steps: 300,
+                pretrain_lr: 5e-3,
                 ..
             }
         ));
@@ -442,6 +460,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("--model-size"), "{e}");
+        let e = parse(&[
+            "--model",
+            "m",
+            "--tokenizer",
+            "t.json",
+            "--pretrain-lr",
+            "1e-3",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--pretrain-lr"), "{e}");
     }
 
     #[test]

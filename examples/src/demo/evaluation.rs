@@ -15,7 +15,9 @@ use ro_tasks::{
 };
 
 use super::sequences::prompt_ids;
-use super::summary::{ClassScores, Confusion, Estimate, ExampleOutput, MetricComparison, Num};
+use super::summary::{
+    AnswerCheck, ClassScores, Confusion, Estimate, ExampleOutput, MetricComparison, Num,
+};
 
 /// Prompts generated together (left-padded batch).
 pub const GENERATION_BATCH: usize = 8;
@@ -216,6 +218,27 @@ pub fn comparisons(base: &TaskScores, tuned: &TaskScores) -> Result<Vec<MetricCo
         });
     }
     Ok(out)
+}
+
+/// The answer checks of one model's scores: the regimen answers' dose arithmetic (over the
+/// answers that state total dose, fractions and dose per fraction) and the ICD-10 answers'
+/// code validity (over all answers); none for the other tasks.
+pub fn answer_checks(model: &str, scores: &TaskScores) -> Vec<AnswerCheck> {
+    let check = |check: &str, checked: usize, rate: Option<f64>| AnswerCheck {
+        task: scores.task.to_string(),
+        check: check.into(),
+        model: model.into(),
+        checked,
+        rate: rate.map(Num),
+    };
+    let mut out = Vec::new();
+    if let Some(n) = scores.consistency_checked {
+        out.push(check("consistency", n, scores.consistency_rate));
+    }
+    if let Some(rate) = scores.validity_rate {
+        out.push(check("validity", scores.ids.len(), Some(rate)));
+    }
+    out
 }
 
 /// The modality confusion matrix of one model (four classes and `unknown`).

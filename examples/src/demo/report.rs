@@ -165,6 +165,7 @@ pub fn render_markdown(
             size,
             shape,
             pretrain_steps,
+            pretrain_lr,
         } => {
             let _ = writeln!(
                 md,
@@ -172,7 +173,12 @@ pub fn render_markdown(
                 shape.num_layers, shape.hidden_size, shape.num_heads, shape.num_kv_heads,
                 shape.intermediate_size, shape.vocab_size
             );
-            let _ = writeln!(md, "| pre-training steps | {pretrain_steps} |");
+            let _ = writeln!(
+                md,
+                "| pre-training | {pretrain_steps} steps, AdamW, lr {pretrain_lr} with {:.0}% warmup + cosine, batch {} |",
+                c.warmup_fraction * 100.0,
+                c.batch_size
+            );
         }
         BaseModel::Pretrained { model, tokenizer } => {
             let _ = writeln!(
@@ -200,8 +206,9 @@ pub fn render_markdown(
     }
     let _ = writeln!(
         md,
-        "| QLoRA | r={}, alpha={}, all linear layers, paged AdamW, lr {} with {:.0}% warmup + cosine, {} steps, batch {} |",
-        c.lora_r, c.lora_alpha, c.finetune_lr, c.warmup_fraction * 100.0, c.finetune_steps, c.batch_size
+        "| QLoRA | r={}, alpha={}, all linear layers, paged AdamW, lr {} with {:.0}% warmup + cosine, {} steps, batch {} (split by length into micro-batches of at most {} tokens) |",
+        c.lora_r, c.lora_alpha, c.finetune_lr, c.warmup_fraction * 100.0, c.finetune_steps, c.batch_size,
+        super::FINETUNE_MICRO_BATCH_TOKENS
     );
     let _ = writeln!(
         md,
@@ -283,6 +290,27 @@ pub fn render_markdown(
         );
     }
     md.push('\n');
+    if !summary.answer_checks.is_empty() {
+        let _ = writeln!(
+            md,
+            "Answer checks (rates over the answers a check applies to, not per-case scores): \
+             regimen consistency = dose per fraction x fractions = total dose, over the answers \
+             that state all three; ICD-10 validity = the answer holds a code of the code set.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| task | check | model | answers checked | rate |\n| --- | --- | --- | ---: | ---: |"
+        );
+        for c in &summary.answer_checks {
+            let rate = c.rate.map_or_else(|| "n/a".to_string(), fmt);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {rate} |",
+                c.task, c.check, c.model, c.checked
+            );
+        }
+        md.push('\n');
+    }
 
     for s in &summary.class_scores {
         let _ = writeln!(
@@ -405,6 +433,22 @@ mod tests {
                 counts: vec![vec![3, 2], vec![1, 4]],
             }],
             class_scores: vec![],
+            answer_checks: vec![
+                AnswerCheck {
+                    task: "regimen".into(),
+                    check: "consistency".into(),
+                    model: "base".into(),
+                    checked: 0,
+                    rate: None,
+                },
+                AnswerCheck {
+                    task: "regimen".into(),
+                    check: "consistency".into(),
+                    model: "fine-tuned".into(),
+                    checked: 8,
+                    rate: Some(Num(0.75)),
+                },
+            ],
             examples: vec![ExampleOutput {
                 task: "modality".into(),
                 id: "m-1".into(),
@@ -437,10 +481,20 @@ mod tests {
         assert!(md.contains("![Pre-training loss](pretrain_loss.svg)"));
         assert!(md.contains("line one line / two"), "cells are flattened");
         assert!(md.contains("Peak resident memory: 64 MiB"));
+        assert!(
+            md.contains("| regimen | consistency | base | 0 | n/a |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| regimen | consistency | fine-tuned | 8 | 0.750 |"),
+            "{md}"
+        );
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&files.metrics).unwrap()).unwrap();
         assert_eq!(json["comparisons"][0]["wilcoxon_p"], "NaN");
         assert_eq!(json["config"]["seed"], 42);
+        assert_eq!(json["answer_checks"][0]["rate"], serde_json::Value::Null);
+        assert_eq!(json["answer_checks"][1]["rate"], 0.75);
         assert!(
             json.get("stages").is_none(),
             "timings stay out of metrics.json"

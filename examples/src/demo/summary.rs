@@ -105,6 +105,23 @@ pub struct ClassScores {
     pub macro_f1: Num,
 }
 
+/// A rate over the answers of one model that a check applies to (not a per-case metric, so
+/// not tested for a difference): the regimen answers' dose arithmetic, the ICD-10 answers'
+/// code validity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswerCheck {
+    /// Task name.
+    pub task: String,
+    /// What is checked (`consistency`, `validity`).
+    pub check: String,
+    /// `base` or `fine-tuned`.
+    pub model: String,
+    /// Answers the check applies to.
+    pub checked: usize,
+    /// Of those, the fraction that pass (null when none was checked).
+    pub rate: Option<Num>,
+}
+
 /// One test case answered by both models.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExampleOutput {
@@ -173,6 +190,8 @@ pub struct DemoSummary {
     pub confusion: Vec<Confusion>,
     /// Per-class scores of the modality task.
     pub class_scores: Vec<ClassScores>,
+    /// Rates of the answer checks, per task and model.
+    pub answer_checks: Vec<AnswerCheck>,
     /// Example outputs (three per task).
     pub examples: Vec<ExampleOutput>,
 }

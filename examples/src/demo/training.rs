@@ -37,6 +37,8 @@ pub struct RunSettings {
     pub pad_id: u32,
     /// The optimizer.
     pub optimizer: OptimizerKind,
+    /// Token budget of a micro-batch ([`TrainConfig::micro_batch_tokens`]).
+    pub micro_batch_tokens: Option<usize>,
 }
 
 impl RunSettings {
@@ -68,6 +70,7 @@ impl RunSettings {
             save_every: None,
             pad_id: self.pad_id,
             optimizer: self.optimizer,
+            micro_batch_tokens: self.micro_batch_tokens,
             ..TrainConfig::default()
         }
     }
