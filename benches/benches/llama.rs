@@ -5,7 +5,7 @@
 //!
 //! - `llama/prefill_128_*`: one forward over 128 tokens (throughput = prompt tokens/s)
 //! - `llama/decode_1_after_128_*`: one cached decode step after a 128-token prompt (tokens/s;
-//!   NF4 decodes through the host 4-bit GEMV, `qlora_core::quant::gemv`)
+//!   NF4 decodes through the host 4-bit GEMV, `qlora_core::quant::cpu::gemv`)
 //! - `llama/generate_32_after_16_*`: greedy generation of 32 tokens after a 16-token prompt
 
 use burn::tensor::{Int, Tensor, TensorData};

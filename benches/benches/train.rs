@@ -23,8 +23,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use llama_model::{Llama, LlamaConfig, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
 use qlora_core::{
-    AdamW8bit, AdamWConfig, CheckpointedAutodiff, CheckpointingBackend, LoraConfig, OptimizerKind,
-    QuantConfig, TargetModule, TrainOptimizer, ADAMW_STATE_BYTES_PER_ELEMENT,
+    optim::AdamW8bit, optim::TrainOptimizer, optim::ADAMW_STATE_BYTES_PER_ELEMENT,
+    train::CheckpointedAutodiff, train::CheckpointingBackend, AdamWConfig, LoraConfig,
+    OptimizerKind, QuantConfig, TargetModule,
 };
 
 type B = NdArray<f32>;

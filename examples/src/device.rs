@@ -74,7 +74,7 @@ impl DeviceChoice {
     /// reports a GPU, `cpu` otherwise.
     pub fn auto() -> Self {
         #[cfg(feature = "cuda")]
-        if qlora_core::cuda::cuda_device_count() > 0 {
+        if qlora_core::quant::cube::cuda_device_count() > 0 {
             return DeviceChoice::Cuda(0);
         }
         DeviceChoice::Cpu
@@ -137,7 +137,7 @@ impl DeviceChoice {
 /// The validated ordinal of a CUDA device (a `cuda` build with such a GPU present).
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> Result<burn_cuda::CudaDevice> {
-    let count = qlora_core::cuda::cuda_device_count();
+    let count = qlora_core::quant::cube::cuda_device_count();
     if index >= count {
         bail!(
             "--device cuda:{index}: the CUDA driver reports {count} GPU(s) (is libcuda.so on \

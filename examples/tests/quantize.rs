@@ -85,7 +85,7 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&q).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    assert_eq!(qlora_core::quantized_weight_names(&st).len(), 2);
+    assert_eq!(qlora_core::quant::quantized_weight_names(&st).len(), 2);
     assert!(st.tensor("model.embed_tokens.weight").is_ok());
 
     // --dequantize on transformers' own 4-bit file gives bnb's dequantized values
@@ -103,7 +103,7 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     let sb = SafeTensors::deserialize(&b).unwrap();
     let t = std::fs::read(&theirs).unwrap();
     let st_theirs = SafeTensors::deserialize(&t).unwrap();
-    assert!(qlora_core::quantized_weight_names(&sb).is_empty());
+    assert!(qlora_core::quant::quantized_weight_names(&sb).is_empty());
     let name = "model.layers.0.self_attn.q_proj.weight";
     let state = qlora_core::QuantState::from_safetensors(&st_theirs, name).unwrap();
     let v = sb.tensor(name).unwrap();
@@ -116,7 +116,7 @@ fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     let w = sd.tensor(name).unwrap();
     let ours = qlora_core::QuantState::quantize_bytes(
         w.data(),
-        qlora_core::FloatDtype::BF16,
+        qlora_core::quant::FloatDtype::BF16,
         w.shape(),
         qlora_core::QuantConfig::default(),
         name,

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 use qlora_core::lora::LoraLinear;
-use qlora_core::softmax;
+use qlora_core::precise::softmax;
 
 use crate::kv_cache::KvCache;
 use crate::rope::apply_rotary;

@@ -5,7 +5,7 @@ use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use qlora_core::lora::{LoraLinear, TargetModule};
-use qlora_core::rms_norm;
+use qlora_core::precise::rms_norm;
 
 use crate::attention::{Attention, AttentionContext};
 use crate::kv_cache::KvCache;

@@ -116,7 +116,7 @@ pub enum LlamaError {
         /// The projection, e.g. `model.layers.0.self_attn.q_proj`.
         module: String,
         /// The error from qlora-core.
-        source: qlora_core::LoraError,
+        source: qlora_core::lora::LoraError,
     },
 }
 

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use qlora_core::{Blocksize, TargetModule, NESTED_BLOCKSIZE};
+use qlora_core::{quant::double_quant::NESTED_BLOCKSIZE, Blocksize, TargetModule};
 
 use crate::config::LlamaConfig;
 

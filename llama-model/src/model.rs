@@ -4,7 +4,7 @@ use burn::module::{Module, Param, ParamId};
 use burn::nn::{Embedding, RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use qlora_core::lora::frozen_linear;
+use qlora_core::dense::frozen_linear;
 use qlora_core::lora::{LoraConfig, LoraLinear};
 use qlora_core::train::CausalLm;
 use rand::SeedableRng;
@@ -490,7 +490,7 @@ impl<B: Backend> Llama<B> {
             }
             x = layer.forward(x, &ctx, cache.as_mut().map(|c| (&mut **c, i)));
         }
-        Ok(qlora_core::rms_norm(&self.norm, x))
+        Ok(qlora_core::precise::rms_norm(&self.norm, x))
     }
 }
 

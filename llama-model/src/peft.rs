@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use qlora_core::{lora_scaling, TargetModule};
+use qlora_core::{lora::lora_scaling, TargetModule};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{LlamaError, Result};

@@ -178,7 +178,7 @@ impl<B: Backend, S: WeightSource<B>> WeightSource<B> for QuantizingSource<S> {
         } else {
             None
         };
-        let base = Nf4Linear::from_quant_state(state, b)?;
+        let base = Nf4Linear::from_quant_state(state, b, device)?;
         Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }
 }

@@ -48,9 +48,9 @@ fn projections(model: &Llama<B>) -> Vec<(String, &LoraLinear<B>)> {
     out
 }
 
-fn nf4_state<'a>(name: &str, p: &'a LoraLinear<B>) -> &'a QuantState {
+fn nf4_state(name: &str, p: &LoraLinear<B>) -> std::sync::Arc<QuantState> {
     match &p.base {
-        FrozenBase::Nf4(q) => q.quant_state(),
+        FrozenBase::Nf4(q) => q.to_quant_state().unwrap(),
         FrozenBase::Dense(_) => panic!("{name}: dense base, expected NF4"),
     }
 }
@@ -66,7 +66,7 @@ fn prequantized_checkpoints_keep_the_loaded_quant_state() {
         for (w, p) in projs {
             let expected = QuantState::from_safetensors(&st, &w).unwrap();
             // The very state of the checkpoint (codes, absmax, dtype), not a re-quantization.
-            assert_eq!(nf4_state(&w, p), &expected, "{name}: {w}");
+            assert_eq!(*nf4_state(&w, p), expected, "{name}: {w}");
         }
     }
 }
@@ -79,7 +79,7 @@ fn load_in_4bit_quantizes_each_projection_once() {
         let shape = [p.out_features(), p.in_features()];
         let dense = ckpt.read_f32(&w, &shape).unwrap();
         let expected = QuantState::quantize(&dense, &shape, QuantConfig::default()).unwrap();
-        assert_eq!(nf4_state(&w, p), &expected, "{w}");
+        assert_eq!(*nf4_state(&w, p), expected, "{w}");
     }
 }
 

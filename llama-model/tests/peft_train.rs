@@ -17,7 +17,7 @@ use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
 use llama_model::{load_adapter, load_pretrained, lora_parameters, Llama, LoadOptions};
 use qlora_core::train::{collate, CausalLm, Example, StepMetrics, TrainConfig, Trainer};
-use qlora_core::{causal_lm_loss, AdamWConfig, LrSchedule, ScheduleKind};
+use qlora_core::{train::causal_lm_loss, AdamWConfig, LrSchedule, ScheduleKind};
 
 type AB = Autodiff<NdArray<f32>>;
 

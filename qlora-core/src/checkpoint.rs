@@ -135,7 +135,7 @@ fn is_foreign_temporary(name: &str) -> bool {
 /// std::fs::create_dir_all(dir.join(".checkpoint-00000003.tmp-1")).unwrap();
 /// std::fs::write(dir.join(".metrics.jsonl.tmp-1"), b"{").unwrap();
 /// std::fs::write(dir.join("metrics.jsonl"), b"{}").unwrap();
-/// let removed = qlora_core::remove_stale_temporaries(&dir).unwrap();
+/// let removed = qlora_core::checkpoint::remove_stale_temporaries(&dir).unwrap();
 /// assert_eq!(removed.len(), 2);
 /// assert!(dir.join("metrics.jsonl").exists());
 /// # std::fs::remove_dir_all(&dir).unwrap();
@@ -260,8 +260,8 @@ fn st_dtype(d: DType) -> Option<Dtype> {
 /// let mut m = BTreeMap::new();
 /// m.insert("w.state1".to_string(), TensorData::new(vec![1u8, 255], [2]));
 /// m.insert("w.absmax1".to_string(), TensorData::new(vec![0.5f32], [1]));
-/// qlora_core::save_tensors(&p, &m).unwrap();
-/// assert_eq!(qlora_core::load_tensors(&p).unwrap(), m);
+/// qlora_core::checkpoint::save_tensors(&p, &m).unwrap();
+/// assert_eq!(qlora_core::checkpoint::load_tensors(&p).unwrap(), m);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn save_tensors(

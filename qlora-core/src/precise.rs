@@ -25,7 +25,7 @@ use burn::tensor::{DType, Tensor};
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
 /// let x = Tensor::<NdArray, 1>::from_data(TensorData::from([3.0f32, 0.25]), &Default::default());
-/// let r: Vec<f32> = qlora_core::reciprocal(x).into_data().to_vec().unwrap();
+/// let r: Vec<f32> = qlora_core::precise::reciprocal(x).into_data().to_vec().unwrap();
 /// assert_eq!(r, vec![1.0 / 3.0, 4.0]);
 /// ```
 pub fn reciprocal<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
@@ -44,7 +44,7 @@ pub fn reciprocal<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
 /// let x = Tensor::<NdArray, 2>::from_data(TensorData::from([[0.0f32, 0.0, f32::MIN]]), &Default::default());
-/// let p: Vec<f32> = qlora_core::softmax(x, 1).into_data().to_vec().unwrap();
+/// let p: Vec<f32> = qlora_core::precise::softmax(x, 1).into_data().to_vec().unwrap();
 /// assert_eq!(p, vec![0.5, 0.5, 0.0]);
 /// ```
 pub fn softmax<B: Backend, const D: usize>(x: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
@@ -67,7 +67,7 @@ pub fn softmax<B: Backend, const D: usize>(x: Tensor<B, D>, dim: usize) -> Tenso
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
 /// let x = Tensor::<NdArray, 2>::from_data(TensorData::from([[1.0f32, 1.0, 1.0, 1.0]]), &Default::default());
-/// let l: Vec<f32> = qlora_core::log_softmax(x, 1).into_data().to_vec().unwrap();
+/// let l: Vec<f32> = qlora_core::precise::log_softmax(x, 1).into_data().to_vec().unwrap();
 /// assert!(l.iter().all(|&v| (v + 4f32.ln()).abs() < 1e-6));
 /// ```
 pub fn log_softmax<B: Backend, const D: usize>(x: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
@@ -95,7 +95,7 @@ pub fn log_softmax<B: Backend, const D: usize>(x: Tensor<B, D>, dim: usize) -> T
 /// let dev = Default::default();
 /// let norm = RmsNormConfig::new(2).with_epsilon(1e-6).init::<NdArray>(&dev);
 /// let x = Tensor::<NdArray, 2>::from_data(TensorData::from([[3.0f32, 4.0]]), &dev);
-/// let y: Vec<f32> = qlora_core::rms_norm(&norm, x).into_data().to_vec().unwrap();
+/// let y: Vec<f32> = qlora_core::precise::rms_norm(&norm, x).into_data().to_vec().unwrap();
 /// // root mean square of (3, 4) is sqrt(12.5)
 /// assert!((y[0] - 3.0 / 12.5f32.sqrt()).abs() < 1e-6);
 /// ```
@@ -125,7 +125,7 @@ mod tests {
     use burn_autodiff::Autodiff;
     use proptest::prelude::*;
 
-    type AB = Autodiff<crate::lora::TestBackend>;
+    type AB = Autodiff<crate::dense::TestBackend>;
 
     /// `n` values in `[-scale, scale)` from a seed (xorshift).
     fn fill(n: usize, seed: u64, scale: f64) -> Vec<f32> {

@@ -75,7 +75,7 @@ fn the_graph_keeps_no_dense_weight_between_forward_and_backward() {
     // sees it (so the bound above is a real check).
     let x = x0.require_grad();
     let before = live();
-    let loss = x.clone().matmul(layer.dequantize(&dev).transpose()).sum();
+    let loss = x.clone().matmul(layer.dequantize().transpose()).sum();
     let held_dense = live() - before;
     assert!(
         held_dense >= DENSE_BYTES,

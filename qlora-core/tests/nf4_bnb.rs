@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use qlora_core::{
-    torch_mean_f32, Blocksize, FloatDtype, QuantConfig, QuantState, DYNAMIC_MAP_SIGNED_BITS,
+    quant::double_quant::torch_mean_f32, quant::double_quant::DYNAMIC_MAP_SIGNED_BITS,
+    quant::FloatDtype, Blocksize, QuantConfig, QuantState,
 };
 use safetensors::SafeTensors;
 

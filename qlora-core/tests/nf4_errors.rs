@@ -1,6 +1,6 @@
 //! Bad input gives typed errors naming the tensor, never a panic.
 
-use qlora_core::{Blocksize, Error, OwnedTensor, QuantConfig, QuantState};
+use qlora_core::{quant::OwnedTensor, Blocksize, Error, QuantConfig, QuantState};
 use safetensors::SafeTensors;
 
 fn state(dq: bool) -> QuantState {
@@ -149,7 +149,7 @@ fn values_do_not_match_shape() {
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
     let e = QuantState::quantize_bytes(
         &[0u8; 7],
-        qlora_core::FloatDtype::F16,
+        qlora_core::quant::FloatDtype::F16,
         &[2, 2],
         QuantConfig::default(),
         "x",
@@ -165,7 +165,8 @@ fn values_do_not_match_shape() {
 fn truncated_file() {
     let bytes = file(state(true).to_tensors("W"));
     for cut in [0, 5, 9, bytes.len() / 2, bytes.len() - 1] {
-        let e = qlora_core::parse_safetensors(&bytes[..cut], "model.safetensors").unwrap_err();
+        let e =
+            qlora_core::quant::parse_safetensors(&bytes[..cut], "model.safetensors").unwrap_err();
         assert!(
             matches!(&e, Error::Safetensors { context, .. } if context == "model.safetensors"),
             "{e}"

@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
 use proptest::prelude::*;
-use qlora_core::quant::gemv::{nf4_matmul, nf4_matmul_reference, nf4_matmul_supported};
+use qlora_core::quant::cpu::gemv::{nf4_matmul, nf4_matmul_reference, nf4_matmul_supported};
 use qlora_core::{Blocksize, Nf4Linear, QuantConfig, QuantState};
 
 type B = NdArray<f32>;
@@ -93,7 +93,7 @@ fn nf4_linear_host_and_dense_paths_agree() {
     );
     let bias = Tensor::<B, 1>::from_data(TensorData::new(values(out, 4, 1.0), [out]), &dev);
     let layer = Nf4Linear::from_weight(w, Some(bias.clone()), QuantConfig::default()).unwrap();
-    let dense = layer.dequantize(&dev);
+    let dense = layer.dequantize();
     for rows in [1usize, 3, 16, 17] {
         let x = Tensor::<B, 3>::from_data(
             TensorData::new(values(rows * cols, rows as u64, 2.0), [1, rows, cols]),

@@ -3,7 +3,7 @@
 use burn::tensor::{Distribution, Tensor, TensorData, Tolerance};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
-use qlora_core::{dequantize_tensor, Nf4Linear, QuantConfig, QuantState};
+use qlora_core::{quant::dequantize_tensor, Nf4Linear, QuantConfig, QuantState};
 
 type B = NdArray;
 
@@ -14,10 +14,10 @@ fn forward_equals_dense_matmul_with_dequantized_weight() {
     let bias = Tensor::<B, 1>::random([24], Distribution::Normal(0.0, 1.0), &dev);
     let layer =
         Nf4Linear::from_weight(w.clone(), Some(bias.clone()), QuantConfig::default()).unwrap();
-    let wq = layer.dequantize(&dev);
+    let wq = layer.dequantize();
     assert_eq!(wq.dims(), [24, 96]);
     // dequantized weight equals the QuantState's own dequantization
-    let host = layer.quant_state().dequantize_f32();
+    let host = layer.to_quant_state().unwrap().dequantize_f32();
     wq.to_data()
         .assert_eq(&TensorData::new(host, [24, 96]), true);
 
@@ -41,16 +41,20 @@ fn loaded_state_gives_the_same_layer() {
     let dev = Default::default();
     let w = Tensor::<B, 2>::random([16, 64], Distribution::Normal(0.0, 1.0), &dev);
     let a = Nf4Linear::<B>::from_weight(w, None, QuantConfig::default()).unwrap();
-    let bytes = safetensors::serialize(a.quant_state().to_tensors("q_proj.weight"), None).unwrap();
+    let bytes = safetensors::serialize(
+        a.to_quant_state().unwrap().to_tensors("q_proj.weight"),
+        None,
+    )
+    .unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let state = QuantState::from_safetensors(&st, "q_proj.weight").unwrap();
-    let b = Nf4Linear::<B>::from_quant_state(state, None).unwrap();
+    let b = Nf4Linear::<B>::from_quant_state(state, None, &dev).unwrap();
     assert_eq!((b.in_features(), b.out_features()), (64, 16));
-    a.dequantize(&dev)
+    a.dequantize()
         .to_data()
-        .assert_eq(&b.dequantize(&dev).to_data(), true);
-    let t = dequantize_tensor::<B>(b.quant_state(), &dev).unwrap();
-    t.to_data().assert_eq(&a.dequantize(&dev).to_data(), true);
+        .assert_eq(&b.dequantize().to_data(), true);
+    let t = dequantize_tensor::<B>(&b.to_quant_state().unwrap(), &dev).unwrap();
+    t.to_data().assert_eq(&a.dequantize().to_data(), true);
 }
 
 #[test]
@@ -66,7 +70,7 @@ fn gradients_flow_to_the_input_only() {
     let grads = layer.forward(x.clone()).sum().backward();
     let gx = x.grad(&grads).unwrap();
     // d(sum(x W^T))/dx = column sums of W, the same for every row
-    let wsum = layer.dequantize(&dev).inner().sum_dim(0);
+    let wsum = layer.dequantize().inner().sum_dim(0);
     gx.slice([0..1, 0..32])
         .to_data()
         .assert_approx_eq::<f32>(&wsum.to_data(), Tolerance::default());
@@ -80,7 +84,7 @@ fn autodiff_op_equals_dense_autograd<A: burn::tensor::backend::AutodiffBackend>(
     let w = Tensor::<A, 2>::random([24, 96], Distribution::Normal(0.0, 0.5), &dev);
     let bias = Tensor::<A, 1>::random([24], Distribution::Normal(0.0, 1.0), &dev);
     let layer = Nf4Linear::from_weight(w, Some(bias.clone()), QuantConfig::default()).unwrap();
-    let wq = layer.dequantize(&dev);
+    let wq = layer.dequantize();
     let x0 = Tensor::<A, 3>::random([2, 5, 96], Distribution::Normal(0.0, 1.0), &dev);
     let r = Tensor::<A, 3>::random([2, 5, 24], Distribution::Normal(0.0, 1.0), &dev);
 
@@ -132,7 +136,7 @@ fn autodiff_op_chains_with_layers_before_and_after() {
     let x = x0.clone().require_grad();
     let grads = l2.forward(l1.forward(x.clone()).tanh()).sum().backward();
     let xd = x0.require_grad();
-    let (w1, w2) = (l1.dequantize(&dev), l2.dequantize(&dev));
+    let (w1, w2) = (l1.dequantize(), l2.dequantize());
     let grads_d = xd
         .clone()
         .matmul(w1.transpose())
@@ -148,10 +152,11 @@ fn autodiff_op_chains_with_layers_before_and_after() {
 
 #[test]
 fn a_non_2d_state_or_wrong_bias_is_an_error() {
+    let dev = Default::default();
     let q = QuantState::quantize(&[1.0f32; 64], &[64], QuantConfig::default()).unwrap();
-    assert!(Nf4Linear::<B>::from_quant_state(q.clone(), None).is_err());
+    assert!(Nf4Linear::<B>::from_quant_state(q.clone(), None, &dev).is_err());
     assert!(dequantize_tensor::<B>(&q, &Default::default()).is_err());
     let q2 = QuantState::quantize(&[1.0f32; 128], &[2, 64], QuantConfig::default()).unwrap();
     let bias = Tensor::<B, 1>::zeros([3], &Default::default());
-    assert!(Nf4Linear::<B>::from_quant_state(q2, Some(bias)).is_err());
+    assert!(Nf4Linear::<B>::from_quant_state(q2, Some(bias), &dev).is_err());
 }

@@ -2,8 +2,10 @@
 
 use proptest::prelude::*;
 use qlora_core::{
-    dequantize_nf4, dequantize_nf4_reference, dynamic_map_signed, pack_nibbles, quantize_nf4,
-    quantize_nf4_reference, unpack_nibbles, Blocksize, DoubleQuant, NESTED_BLOCKSIZE, NF4_MAX_GAP,
+    quant::cpu::dequantize_nf4, quant::cpu::quantize_nf4, quant::double_quant::dynamic_map_signed,
+    quant::double_quant::NESTED_BLOCKSIZE, quant::nf4::dequantize_nf4_reference,
+    quant::nf4::pack_nibbles, quant::nf4::quantize_nf4_reference, quant::nf4::unpack_nibbles,
+    quant::nf4::NF4_MAX_GAP, quant::DoubleQuant, Blocksize,
 };
 
 fn blocksize() -> impl Strategy<Value = Blocksize> {

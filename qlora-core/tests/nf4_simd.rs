@@ -6,8 +6,9 @@
 use half::{bf16, f16};
 use proptest::prelude::*;
 use qlora_core::{
-    dequantize_nf4, dequantize_nf4_reference, quantize_nf4, quantize_nf4_reference, Blocksize,
-    Nf4Blocks, QuantFloat, ALLOWED_BLOCKSIZES, NF4_CODE, NF4_MIDPOINTS,
+    quant::cpu::dequantize_nf4, quant::cpu::quantize_nf4, quant::nf4::dequantize_nf4_reference,
+    quant::nf4::quantize_nf4_reference, quant::nf4::Nf4Blocks, quant::nf4::ALLOWED_BLOCKSIZES,
+    quant::nf4::NF4_CODE, quant::nf4::NF4_MIDPOINTS, quant::QuantFloat, Blocksize,
 };
 
 fn blocksize() -> impl Strategy<Value = Blocksize> {
@@ -173,7 +174,7 @@ fn midpoints_and_codes_in_every_lane() {
         }
         let q = quantize_nf4(&v, bs);
         assert_eq!(q, quantize_nf4_reference(&v, bs), "shift {shift}");
-        let codes = qlora_core::unpack_nibbles(&q.packed, v.len());
+        let codes = qlora_core::quant::nf4::unpack_nibbles(&q.packed, v.len());
         for i in 0..15 {
             assert_eq!(usize::from(codes[(shift + i) % 64]), i, "midpoint {i}");
             assert_eq!(usize::from(codes[64 + (shift + i) % 64]), i, "code {i}");

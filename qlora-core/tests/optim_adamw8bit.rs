@@ -5,8 +5,8 @@ use burn::tensor::{Tensor, TensorData};
 use burn_ndarray::NdArray;
 use proptest::prelude::*;
 use qlora_core::{
-    adamw8bit_step_reference, AdamW, AdamW8bit, AdamWConfig, Moments8bit, Quantized8bit,
-    BLOCKSIZE_8BIT,
+    optim::adamw8bit_step_reference, optim::AdamW, optim::AdamW8bit, optim::Moments8bit,
+    optim::Quantized8bit, optim::BLOCKSIZE_8BIT, AdamWConfig,
 };
 use safetensors::SafeTensors;
 
@@ -177,8 +177,8 @@ proptest! {
         let (mut m, mut v) = (Quantized8bit::zeros(n), Quantized8bit::zeros(n));
         adamw8bit_step_reference(&mut p, &g, &mut m, &mut v, 1, 1e-3, &cfg);
         // Step 1 from zero state: m = (1-β1)·g and v = (1-β2)·g² exactly as the step rounds them.
-        let signed = qlora_core::dynamic_map_signed();
-        let unsigned = qlora_core::dynamic_map_unsigned();
+        let signed = qlora_core::quant::double_quant::dynamic_map_signed();
+        let unsigned = qlora_core::optim::dynamic_map_unsigned();
         let gap = |code: &[f32; 256]| code.windows(2).map(|w| w[1] - w[0]).fold(0.0f32, f32::max);
         for (q, code, exact) in [
             (&m, &signed, g.iter().map(|&x| x.mul_add(0.1, 0.0)).collect::<Vec<f32>>()),

@@ -4,7 +4,9 @@
 use burn::tensor::{Tensor, TensorData};
 use burn_ndarray::NdArray;
 use proptest::prelude::*;
-use qlora_core::{AdamW, AdamWConfig, PagedAdamW, ADAMW_STATE_BYTES_PER_ELEMENT};
+use qlora_core::{
+    optim::AdamW, optim::PagedAdamW, optim::ADAMW_STATE_BYTES_PER_ELEMENT, AdamWConfig,
+};
 
 type B = NdArray<f32>;
 

@@ -15,8 +15,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use qlora_core::{
-    parse_safetensors, quantized_weight_names, Blocksize, FloatDtype, OwnedTensor, QuantConfig,
-    QuantState, QUANT_STATE_SUFFIX,
+    quant::parse_safetensors, quant::quantized_weight_names, quant::FloatDtype, quant::OwnedTensor,
+    quant::QUANT_STATE_SUFFIX, Blocksize, QuantConfig, QuantState,
 };
 use safetensors::{Dtype, SafeTensors};
 

@@ -121,12 +121,9 @@ fn nf4_footprint<B: burn::tensor::backend::Backend>(m: &Llama<B>) -> (usize, usi
     for p in projections(m) {
         f32s += p.in_features() * p.out_features() * 4;
         nf4 += match &p.base {
-            FrozenBase::Nf4(q) => q
-                .quant_state()
-                .to_tensors("w")
-                .iter()
-                .map(|(_, t)| t.data.len())
-                .sum(),
+            FrozenBase::Nf4(q) => q.to_quant_state().map_or(0, |s| {
+                s.to_tensors("w").iter().map(|(_, t)| t.data.len()).sum()
+            }),
             FrozenBase::Dense(_) => p.in_features() * p.out_features() * 4,
         };
     }

@@ -33,8 +33,8 @@ use llama_model::{
 };
 use qlora_core::train::{TrainConfig, TrainError, Trainer};
 use qlora_core::{
-    with_autodiff, AdamWConfig, AutodiffRun, CheckpointingBackend, LoraConfig, LrSchedule,
-    OptimizerKind,
+    train::with_autodiff, train::AutodiffRun, train::CheckpointingBackend, AdamWConfig, LoraConfig,
+    LrSchedule, OptimizerKind,
 };
 
 pub use args::{ChatTemplateArg, FinetuneArgs, OptimizerArg, ScheduleArg, TaskArg};

@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use qlora_core::lora::{FrozenBase, LoraLinear};
 use qlora_core::Nf4Linear;
-use qlora_core::{QuantConfig, QuantState, QUANT_STATE_SUFFIX};
+use qlora_core::{quant::QUANT_STATE_SUFFIX, QuantConfig, QuantState};
 use safetensors::tensor::TensorView;
 
 use crate::config::LlamaConfig;
@@ -139,7 +139,7 @@ impl<B: Backend> WeightSource<B> for CheckpointSource<'_> {
             }
         };
         let b = self.bias::<B>(prefix, out_features, bias, device)?;
-        let base = Nf4Linear::from_quant_state(state, b)?;
+        let base = Nf4Linear::from_quant_state(state, b, device)?;
         Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }
 }

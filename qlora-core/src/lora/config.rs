@@ -230,8 +230,8 @@ impl LoraConfig {
 /// `alpha / r`, or `alpha / sqrt(r)` with rsLoRA.
 ///
 /// ```
-/// assert_eq!(qlora_core::lora_scaling(8, 16.0, false), 2.0);
-/// assert_eq!(qlora_core::lora_scaling(16, 16.0, true), 4.0);
+/// assert_eq!(qlora_core::lora::lora_scaling(8, 16.0, false), 2.0);
+/// assert_eq!(qlora_core::lora::lora_scaling(16, 16.0, true), 4.0);
 /// ```
 pub fn lora_scaling(r: usize, alpha: f64, use_rslora: bool) -> f64 {
     if use_rslora {

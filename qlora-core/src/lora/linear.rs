@@ -14,9 +14,9 @@ use rand::Rng;
 
 use super::config::LoraConfig;
 use super::error::LoraError;
-use super::frozen_linear;
-use crate::quant::linear::Nf4Linear;
-use crate::quant_state::QuantConfig;
+use crate::dense::frozen_linear;
+use crate::quant::Nf4Linear;
+use crate::quant::QuantConfig;
 
 /// A frozen dense linear map `y = x·Wᵀ + b`, weight in HF layout `[out, in]`.
 ///
@@ -99,7 +99,7 @@ impl<B: Backend> FrozenBase<B> {
     pub fn weight(&self) -> Tensor<B, 2> {
         match self {
             FrozenBase::Dense(d) => d.weight.val().detach(),
-            FrozenBase::Nf4(q) => q.dequantize(&self.device()).detach(),
+            FrozenBase::Nf4(q) => q.dequantize().detach(),
         }
     }
 
@@ -116,7 +116,7 @@ impl<B: Backend> FrozenBase<B> {
     pub fn device(&self) -> B::Device {
         match self {
             FrozenBase::Dense(d) => d.weight.device(),
-            FrozenBase::Nf4(q) => q.bias.as_ref().map(|b| b.device()).unwrap_or_default(),
+            FrozenBase::Nf4(q) => q.device(),
         }
     }
 }
@@ -467,7 +467,7 @@ fn check_finite<B: Backend>(w: &Tensor<B, 2>) -> Result<(), LoraError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lora::{TestAutodiffBackend, TestBackend};
+    use crate::dense::{TestAutodiffBackend, TestBackend};
     use burn::tensor::Tolerance;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

@@ -87,7 +87,7 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
 
 /// One AdamW step on flattened burn tensors `(param, grad, exp_avg, exp_avg_sq)`; returns the
 /// new `(param, exp_avg, exp_avg_sq)`. The one tensor implementation every 32-bit AdamW
-/// variant ([`AdamW`], [`PagedAdamW`](crate::PagedAdamW)) runs, so they agree bit for bit.
+/// variant ([`AdamW`], [`PagedAdamW`](crate::optim::PagedAdamW)) runs, so they agree bit for bit.
 pub(crate) fn update_tensors<B: Backend>(
     s: &StepScalars,
     p: Tensor<B, 1>,
@@ -158,7 +158,7 @@ pub struct AdamWState<B: Backend> {
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::{AdamW, AdamWConfig};
+/// use qlora_core::{optim::AdamW, AdamWConfig};
 /// let dev = Default::default();
 /// let mut opt = AdamW::<NdArray>::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
 /// let p = Tensor::<NdArray, 1>::from_data(TensorData::new(vec![1.0f32, -1.0], [2]), &dev);
@@ -265,7 +265,7 @@ impl<B: Backend> AdamW<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lora::TestBackend;
+    use crate::dense::TestBackend;
     use safetensors::SafeTensors;
 
     fn load(st: &SafeTensors, key: &str) -> (Vec<f32>, Vec<usize>) {

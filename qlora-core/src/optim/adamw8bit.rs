@@ -17,7 +17,7 @@
 //!
 //! where `quantize` is bitsandbytes' native CPU blockwise quantization (absmax per block, the
 //! nearest code through its 65,536-bin lookup table; shared with double quantization in
-//! [`quantize_blockwise_dynamic`](crate::quantize_blockwise_dynamic)). Smaller parameters keep
+//! [`quantize_blockwise_dynamic`](crate::quant::double_quant::quantize_blockwise_dynamic)). Smaller parameters keep
 //! f32 moments and take bitsandbytes' CPU `optimizer_update_32bit` step, which differs from
 //! torch's AdamW in where `eps` goes: `p ← p·(1 − lr·wd) + (−lr·c2/c1)·m / (sqrt(v) + eps·c2)`
 //! with `c1 = 1 − β1^t`, `c2 = sqrt(1 − β2^t)`.
@@ -39,8 +39,8 @@ use rayon::prelude::*;
 
 use super::kind::MIN_8BIT_SIZE;
 use super::AdamWConfig;
-use crate::double_quant::{build_lut, quantize_block_lut, quantize_blockwise_lut};
-use crate::dynamic_map_signed;
+use crate::quant::double_quant::dynamic_map_signed;
+use crate::quant::double_quant::{build_lut, quantize_block_lut, quantize_blockwise_lut};
 
 /// Block size of bitsandbytes' block-wise 8-bit optimizer state.
 pub const BLOCKSIZE_8BIT: usize = 256;
@@ -86,7 +86,7 @@ pub const DYNAMIC_MAP_UNSIGNED_BITS: [u32; 256] = [
 /// [`DYNAMIC_MAP_UNSIGNED_BITS`] as `f32` values.
 ///
 /// ```
-/// let m = qlora_core::dynamic_map_unsigned();
+/// let m = qlora_core::optim::dynamic_map_unsigned();
 /// assert_eq!((m[0], m[255]), (0.0, 1.0));
 /// assert!(m.windows(2).all(|w| w[0] < w[1]));
 /// ```
@@ -444,7 +444,7 @@ fn update_block(s: &Scalars8bit, maps: &Maps, b: Block<'_>) {
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::{AdamW8bit, AdamWConfig};
+/// use qlora_core::{optim::AdamW8bit, AdamWConfig};
 /// let dev = Default::default();
 /// let mut opt = AdamW8bit::<NdArray>::new(AdamWConfig::default(), 4096);
 /// let n = 8192;
@@ -609,7 +609,7 @@ impl<B: Backend> AdamW8bit<B> {
     /// The state as host tensors plus step counts: for 8-bit state `"{name}.state1"`,
     /// `"{name}.state2"` (u8 codes of `m` and `v`) and `"{name}.absmax1"`, `"{name}.absmax2"`
     /// (f32), bitsandbytes' state names; for f32 state `"{name}.exp_avg"`,
-    /// `"{name}.exp_avg_sq"` as [`AdamW::export`](crate::AdamW::export).
+    /// `"{name}.exp_avg_sq"` as [`AdamW::export`](crate::optim::AdamW::export).
     pub fn export(&self) -> (BTreeMap<String, TensorData>, BTreeMap<String, u64>) {
         let mut tensors = BTreeMap::new();
         let mut steps = BTreeMap::new();
@@ -704,7 +704,7 @@ impl<B: Backend> AdamW8bit<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lora::TestBackend;
+    use crate::dense::TestBackend;
     use safetensors::SafeTensors;
 
     fn bytes_of(st: &SafeTensors, key: &str) -> Vec<u8> {

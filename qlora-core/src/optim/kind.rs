@@ -24,12 +24,12 @@ pub const MIN_8BIT_SIZE: u64 = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerKind {
-    /// 32-bit AdamW exactly as `torch.optim.AdamW` ([`AdamW`](crate::AdamW)); all state on
+    /// 32-bit AdamW exactly as `torch.optim.AdamW` ([`AdamW`](crate::optim::AdamW)); all state on
     /// the device.
     #[default]
     #[serde(rename = "adamw")]
     AdamW,
-    /// 32-bit AdamW with the same arithmetic ([`PagedAdamW`](crate::PagedAdamW)): the
+    /// 32-bit AdamW with the same arithmetic ([`PagedAdamW`](crate::optim::PagedAdamW)): the
     /// moments of parameters stay on the device while their total size (8 bytes per
     /// element) fits `device_budget_bytes`; the others live in host memory and are paged to
     /// the device for their update only. Updates are bit-identical to [`OptimizerKind::AdamW`].
@@ -38,7 +38,7 @@ pub enum OptimizerKind {
         device_budget_bytes: u64,
     },
     /// AdamW with 8-bit blockwise state as `bitsandbytes.optim.AdamW8bit`
-    /// ([`AdamW8bit`](crate::AdamW8bit)): moments quantized per block of 256 with
+    /// ([`AdamW8bit`](crate::optim::AdamW8bit)): moments quantized per block of 256 with
     /// bitsandbytes' dynamic maps (signed for `m`, unsigned for `v`).
     #[serde(rename = "adamw8bit")]
     AdamW8bit {

@@ -13,7 +13,7 @@ use super::{AdamW, AdamW8bit, AdamWConfig, AdamWState, OptimizerKind, PagedAdamW
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::{AdamWConfig, OptimizerKind, TrainOptimizer};
+/// use qlora_core::{AdamWConfig, OptimizerKind, optim::TrainOptimizer};
 /// let dev = Default::default();
 /// let kind = OptimizerKind::PagedAdamW { device_budget_bytes: 0 };
 /// let mut opt = TrainOptimizer::<NdArray>::new(kind, AdamWConfig::default()).unwrap();

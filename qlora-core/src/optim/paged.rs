@@ -8,7 +8,7 @@
 //! tensors on the parameter's device if they fit in what is left of the budget; otherwise they
 //! are kept as host [`TensorData`]. A paged parameter's moments are uploaded for its own update
 //! only and downloaded again right after, so at most one parameter's paged state is on the
-//! device at a time. The arithmetic is [`AdamW`](crate::AdamW)'s, op for op, so updates are
+//! device at a time. The arithmetic is [`AdamW`](crate::optim::AdamW)'s, op for op, so updates are
 //! bit-identical to it; only where the state lives differs.
 
 use std::collections::BTreeMap;
@@ -80,12 +80,12 @@ impl<B: Backend> PagedState<B> {
     }
 }
 
-/// AdamW with paged state. Same interface and results as [`AdamW`](crate::AdamW).
+/// AdamW with paged state. Same interface and results as [`AdamW`](crate::optim::AdamW).
 ///
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::{AdamWConfig, PagedAdamW};
+/// use qlora_core::{AdamWConfig, optim::PagedAdamW};
 /// let dev = Default::default();
 /// // Room for the state of 4 elements (32 bytes): `a` (3 elements) stays on the device,
 /// // `b` (2 elements) does not fit any more and is paged to host memory.
@@ -302,7 +302,7 @@ impl<B: Backend> PagedAdamW<B> {
     }
 
     /// The state as host tensors `"{name}.exp_avg"`, `"{name}.exp_avg_sq"` (f32) plus the step
-    /// counts: the same layout as [`AdamW::export`](crate::AdamW::export).
+    /// counts: the same layout as [`AdamW::export`](crate::optim::AdamW::export).
     pub fn export(&self) -> (BTreeMap<String, TensorData>, BTreeMap<String, u64>) {
         let mut tensors = BTreeMap::new();
         let mut steps = BTreeMap::new();

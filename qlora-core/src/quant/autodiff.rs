@@ -4,79 +4,90 @@
 //! until `backward()`: for a frozen NF4 layer that is the whole dequantized f32 weight of every
 //! layer, held from the forward to the backward pass (4 bytes per parameter on top of the
 //! half-byte 4-bit copy; more than the model itself). bitsandbytes' `MatMul4Bit` instead saves
-//! only the 4-bit state and dequantizes again in its backward. [`frozen_nf4_matmul`] does the
-//! same: it registers one node whose state is the shared [`QuantState`], computes the forward
+//! only the 4-bit state and dequantizes again in its backward. [`AutodiffWeight`] does the
+//! same: it registers one node whose state is the shared 4-bit weight, computes the forward
 //! on the inner backend (the transient dequantized weight is dropped when the forward returns)
 //! and, in the backward, dequantizes again to compute `∂L/∂x = ∂L/∂y · W`. The weight gets no
 //! gradient.
 //!
-//! burn has no way to add an operation to every backend without a new backend trait bound on
-//! every generic model, so the operation is picked by the concrete type: it applies on
-//! `Autodiff<NdArray, C>` and, with the `cuda` feature, `Autodiff<Cuda, C>`, for both
-//! checkpoint strategies. Any other backend keeps burn's generic matmul (same gradients, the
-//! dense weight kept until backward).
+//! [`AutodiffWeight`] wraps the inner backend's kernels ([`Nf4Kernels`]): the forward is theirs
+//! (the 4-bit GEMV or dequantize-and-multiply, on the weight's device) and the backward
+//! dequantizes with them again. It serves `Autodiff<B, C>` for every `B` with kernels of its
+//! own, for both checkpoint strategies ([`kernels_for`](super::kernels::kernels_for) chooses).
 
-use std::any::TypeId;
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::{
-    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
-};
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
-use crate::quant::tensor::dequantize_checked;
-use crate::quant_state::QuantState;
-use crate::same_type::take_as;
+use super::kernels::{Nf4Kernels, Residency, SharedKernels};
+use super::QuantState;
+use crate::error::Result;
 
-/// `x · dequant(W)ᵀ` for `x` `[rows, in]` on an autodiff backend, with a backward that
-/// re-dequantizes `W` instead of keeping it; `Err(x)` (untouched) when `B` is not one of the
-/// backends the operation is registered for (see the module docs).
-pub(crate) fn frozen_nf4_matmul<B: Backend>(
-    x: Tensor<B, 2>,
-    weight: &Arc<QuantState>,
-) -> Result<Tensor<B, 2>, Tensor<B, 2>> {
-    let y = on::<B, burn_ndarray::NdArray, NoCheckpointing>(x, weight)
-        .or_else(|x| on::<B, burn_ndarray::NdArray, BalancedCheckpointing>(x, weight));
-    #[cfg(feature = "cuda")]
-    let y = y
-        .or_else(|x| on::<B, burn_cuda::Cuda, NoCheckpointing>(x, weight))
-        .or_else(|x| on::<B, burn_cuda::Cuda, BalancedCheckpointing>(x, weight));
-    y
+/// The frozen 4-bit weight of an `Autodiff<IB, C>` layer: the inner backend's kernels, and one
+/// autodiff operation per product.
+pub(crate) struct AutodiffWeight<IB: Backend, C: CheckpointStrategy> {
+    inner: SharedKernels<IB>,
+    strategy: PhantomData<fn() -> C>,
 }
 
-/// Runs the operation when `B` is `Autodiff<IB, C>`: `Ok(y)`; else `Err(x)` untouched, for
-/// the next candidate backend (`or_else`).
-fn on<B: Backend, IB: Backend, C: CheckpointStrategy>(
-    x: Tensor<B, 2>,
-    weight: &Arc<QuantState>,
-) -> Result<Tensor<B, 2>, Tensor<B, 2>> {
-    if TypeId::of::<B>() != TypeId::of::<Autodiff<IB, C>>() {
-        return Err(x);
-    }
-    // B is Autodiff<IB, C>, so the float primitives are the same type: both moves succeed.
-    let mut slot = Some(x.into_primitive().tensor());
-    let Some(inner) = take_as::<_, FloatTensor<Autodiff<IB, C>>>(&mut slot) else {
-        return Err(Tensor::from_primitive(TensorPrimitive::Float(refill(slot))));
-    };
-    let mut out = Some(forward::<IB, C>(inner, weight));
-    match take_as::<_, B::FloatTensorPrimitive>(&mut out) {
-        Some(y) => Ok(Tensor::from_primitive(TensorPrimitive::Float(y))),
-        // Unreachable (same types); the output cannot be turned back into an input.
-        None => unreachable!("B is Autodiff<IB, C>: the same float tensor type"),
+impl<IB: Backend, C: CheckpointStrategy> AutodiffWeight<IB, C> {
+    /// Wraps the inner backend's kernels.
+    pub(crate) fn new(inner: SharedKernels<IB>) -> Self {
+        AutodiffWeight {
+            inner,
+            strategy: PhantomData,
+        }
     }
 }
 
-/// The value `take_as` left in its slot when the types differ.
-fn refill<T>(slot: Option<T>) -> T {
-    match slot {
-        Some(t) => t,
-        None => unreachable!("take_as empties the slot only when it returns the value"),
+impl<IB: Backend, C: CheckpointStrategy> fmt::Debug for AutodiffWeight<IB, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AutodiffWeight")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<IB: Backend, C: CheckpointStrategy> Nf4Kernels<Autodiff<IB, C>> for AutodiffWeight<IB, C> {
+    /// `x · dequant(W)ᵀ` as one operation whose backward re-dequantizes `W`.
+    fn matmul(&self, x: Tensor<Autodiff<IB, C>, 2>) -> Tensor<Autodiff<IB, C>, 2> {
+        let x = x.into_primitive().tensor();
+        let y = forward::<IB, C>(x, &self.inner);
+        Tensor::from_primitive(TensorPrimitive::Float(y))
+    }
+
+    fn dequantize(&self) -> Tensor<Autodiff<IB, C>, 2> {
+        Tensor::from_inner(self.inner.dequantize())
+    }
+
+    fn to_quant_state(&self) -> Result<Arc<QuantState>> {
+        self.inner.to_quant_state()
+    }
+
+    fn residency(&self) -> Residency {
+        self.inner.residency()
+    }
+
+    fn device(&self) -> IB::Device {
+        self.inner.device()
+    }
+
+    fn shape(&self) -> [usize; 2] {
+        self.inner.shape()
+    }
+
+    fn inner_kernels(&self) -> Option<Box<dyn Any>> {
+        Some(Box::new(Arc::clone(&self.inner)))
     }
 }
 
@@ -85,24 +96,26 @@ fn refill<T>(slot: Option<T>) -> T {
 struct FrozenNf4Matmul;
 
 impl<IB: Backend> Backward<IB, 1> for FrozenNf4Matmul {
-    type State = Arc<QuantState>;
+    type State = SharedKernels<IB>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let weight = ops.state;
         unary::<IB, _>(ops.parents, ops.node, grads, |grad| {
             // ∂L/∂x = ∂L/∂y · W, with W dequantized again (and dropped) here.
-            let w = dense::<IB>(&weight, &IB::float_device(&grad));
-            IB::float_matmul(grad, w)
+            let w = weight.dequantize().cast(grad.dtype());
+            IB::float_matmul(grad, w.into_primitive().tensor())
         });
     }
 }
 
 fn forward<IB: Backend, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<IB, C>>,
-    weight: &Arc<QuantState>,
+    weight: &SharedKernels<IB>,
 ) -> FloatTensor<Autodiff<IB, C>> {
-    let w = dense::<IB>(weight, &IB::float_device(&x.primitive));
-    let y = IB::float_matmul(x.primitive, IB::float_transpose(w));
+    let y = weight
+        .matmul(Tensor::from_primitive(TensorPrimitive::Float(x.primitive)))
+        .into_primitive()
+        .tensor();
     match FrozenNf4Matmul
         .prepare::<C>([x.node])
         .compute_bound()
@@ -111,11 +124,4 @@ fn forward<IB: Backend, C: CheckpointStrategy>(
         OpsKind::Tracked(prep) => prep.finish(Arc::clone(weight), y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     }
-}
-
-/// The dequantized weight `[out, in]` as an inner-backend primitive.
-fn dense<IB: Backend>(weight: &QuantState, device: &IB::Device) -> IB::FloatTensorPrimitive {
-    dequantize_checked::<IB>(weight, device)
-        .into_primitive()
-        .tensor()
 }

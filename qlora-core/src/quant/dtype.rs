@@ -22,7 +22,7 @@ impl FloatDtype {
     /// The torch name, as in bitsandbytes' `quant_state` JSON.
     ///
     /// ```
-    /// use qlora_core::FloatDtype;
+    /// use qlora_core::quant::FloatDtype;
     /// assert_eq!(FloatDtype::BF16.torch_name(), "bfloat16");
     /// ```
     pub fn torch_name(self) -> &'static str {
@@ -37,7 +37,7 @@ impl FloatDtype {
     /// in the error.
     ///
     /// ```
-    /// use qlora_core::FloatDtype;
+    /// use qlora_core::quant::FloatDtype;
     /// assert_eq!(FloatDtype::from_torch_name("float16", "w").unwrap(), FloatDtype::F16);
     /// assert!(FloatDtype::from_torch_name("int8", "w").is_err());
     /// ```

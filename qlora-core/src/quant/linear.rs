@@ -3,25 +3,28 @@
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
-use crate::error::Result;
-use crate::lora::{add_bias, with_last_dim};
-use crate::quant::autodiff::frozen_nf4_matmul;
-use crate::quant::gemv::{nf4_matmul, nf4_matmul_supported};
-use crate::quant::tensor::{dequantize_checked, two_d};
-use crate::quant_state::{QuantConfig, QuantState};
+use super::kernels::Residency;
+use super::tensor::two_d;
+use super::weight::Nf4Weight;
+use super::{QuantConfig, QuantState};
+use crate::dense::{add_bias, with_last_dim};
+use crate::error::{Error, Result};
 
 /// A frozen linear layer `y = x · dequant(W)ᵀ (+ b)` with `W` `[out, in]` in NF4.
 ///
-/// The 4-bit weight is quantized once, at construction, and kept host-side in its
-/// [`QuantState`] (the single owner of the quantization state; it is not part of the burn
-/// record, so saving the module saves only the bias: persist the weight with
-/// [`QuantState::to_tensors`]). Each forward dequantizes to the input's device. The weight
-/// never has a gradient buffer; the bias, if any, is frozen as well.
+/// The 4-bit weight is quantized once, at construction, and uploaded once to the device the
+/// layer computes on, where it stays ([`Residency`]): on burn-ndarray host memory read by the
+/// SIMD kernels, on burn-cuda device buffers read by the cubecl kernels, on other backends
+/// device tensors dequantized with burn's ops. No forward or backward reads the weight or the
+/// activations back to the host. The weight never has a gradient buffer and is not part of
+/// the burn record (saving the module saves only the bias): persist it in bitsandbytes'
+/// layout with [`Nf4Linear::to_quant_state`] and [`QuantState::to_tensors`]. The bias, if
+/// any, is frozen as well.
 ///
 /// # Shapes
-/// - input `[..., in]` (rank 2 or 3, any rank works)
+/// - input `[..., in]` (any rank)
 /// - output `[..., out]`
 ///
 /// ```
@@ -39,37 +42,43 @@ use crate::quant_state::{QuantConfig, QuantState};
 pub struct Nf4Linear<B: Backend> {
     /// Optional bias `[out]`, frozen.
     pub bias: Option<Param<Tensor<B, 1>>>,
-    #[module(skip)]
-    weight: Arc<QuantState>,
+    /// The 4-bit weight, on the layer's device.
+    weight: Nf4Weight<B>,
 }
 
 impl<B: Backend> Nf4Linear<B> {
-    /// Quantizes a dense weight `[out, in]` (once) and keeps an optional bias `[out]`.
+    /// Quantizes a dense weight `[out, in]` (once) onto its own device, with an optional bias
+    /// `[out]`.
     pub fn from_weight(
         weight: Tensor<B, 2>,
         bias: Option<Tensor<B, 1>>,
         config: QuantConfig,
     ) -> Result<Self> {
         let dims = weight.dims();
+        let device = weight.device();
         let values: Vec<f32> = weight
             .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
-            .map_err(|e| crate::error::Error::UnsupportedDtype {
+            .map_err(|e| Error::UnsupportedDtype {
                 tensor: "weight".to_string(),
                 got: format!("{e:?}"),
                 expected: "a float tensor".to_string(),
             })?;
         let state = QuantState::quantize(&values, &dims, config)?;
-        Self::from_quant_state(state, bias)
+        Self::from_quant_state(state, bias, &device)
     }
 
-    /// Wraps a loaded (or freshly quantized) 2-D [`QuantState`] `[out, in]`.
-    pub fn from_quant_state(state: QuantState, bias: Option<Tensor<B, 1>>) -> Result<Self> {
+    /// Uploads a loaded (or freshly quantized) 2-D [`QuantState`] `[out, in]` to `device`.
+    pub fn from_quant_state(
+        state: QuantState,
+        bias: Option<Tensor<B, 1>>,
+        device: &B::Device,
+    ) -> Result<Self> {
         let [out, _] = two_d(state.shape())?;
         if let Some(b) = &bias {
             if b.dims()[0] != out {
-                return Err(crate::error::Error::ShapeMismatch {
+                return Err(Error::ShapeMismatch {
                     tensor: "bias".to_string(),
                     expected: format!("[{out}]"),
                     got: format!("{:?}", b.dims()),
@@ -78,7 +87,7 @@ impl<B: Backend> Nf4Linear<B> {
         }
         Ok(Nf4Linear {
             bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
-            weight: Arc::new(state),
+            weight: Nf4Weight::upload(state, device)?,
         })
     }
 
@@ -92,92 +101,52 @@ impl<B: Backend> Nf4Linear<B> {
         self.weight.shape()[0]
     }
 
-    /// The quantization state of the weight.
-    pub fn quant_state(&self) -> &QuantState {
-        &self.weight
+    /// The device the weight lives on (and the layer computes on).
+    pub fn device(&self) -> B::Device {
+        self.weight.kernels.device()
     }
 
-    /// The dequantized weight `[out, in]` on `device` (no gradient).
-    pub fn dequantize(&self, device: &B::Device) -> Tensor<B, 2> {
-        dequantize_checked(&self.weight, device)
+    /// Where the 4-bit weight lives, and with it which kernels multiply by it.
+    pub fn residency(&self) -> Residency {
+        self.weight.residency()
     }
 
-    /// `y = x · dequant(W)ᵀ (+ b)`.
+    /// The quantization state of the weight, on the host (read back from the device where it
+    /// lives there).
+    ///
+    /// # Errors
+    /// When the device's buffers cannot be read back.
+    pub fn to_quant_state(&self) -> Result<Arc<QuantState>> {
+        self.weight.to_quant_state()
+    }
+
+    /// The dequantized weight `[out, in]` on the layer's device (no gradient).
+    pub fn dequantize(&self) -> Tensor<B, 2> {
+        self.weight.kernels.dequantize()
+    }
+
+    /// `y = x · dequant(W)ᵀ (+ b)`, on the weight's device with the backend's kernels (see
+    /// [`Residency`]); under autodiff one operation whose backward dequantizes `W` again
+    /// instead of keeping it.
     ///
     /// # Shapes
     /// - `x`: `[..., in]`
     /// - output: `[..., out]`
     ///
-    /// An input of at most [`HOST_GEMV_MAX_ROWS`] rows outside autodiff (decoding) is
-    /// multiplied on the host straight from the 4-bit weight ([`nf4_matmul`]), without
-    /// materializing the dense weight; anything else dequantizes the weight to the input's
-    /// device and multiplies there. The two agree up to the order of f32 additions.
+    /// # Panics
+    /// When the last dimension of `x` is not `in` (as burn's `Linear`).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        if let Some(y) = self.forward_host(&x) {
-            return y;
-        }
-        let x = match self.forward_autodiff(x) {
-            Ok(y) => return y,
-            Err(x) => x,
-        };
-        let w = self.dequantize(&x.device());
-        crate::lora::frozen_linear(x, w, self.bias.as_ref().map(|b| b.val()))
-    }
-
-    /// The autodiff path of [`Nf4Linear::forward`]: one operation whose backward dequantizes
-    /// the weight again instead of keeping the dense copy from the forward pass
-    /// (`quant::autodiff`); `Err(x)` where it does not apply.
-    fn forward_autodiff<const D: usize>(
-        &self,
-        x: Tensor<B, D>,
-    ) -> std::result::Result<Tensor<B, D>, Tensor<B, D>> {
-        let device = x.device();
-        if !B::ad_enabled(&device) || D == 0 {
-            return Err(x);
-        }
         let dims = x.dims();
         let cols = dims[D - 1];
-        if cols != self.in_features() {
-            return Err(x);
-        }
+        assert_eq!(
+            cols,
+            self.in_features(),
+            "Nf4Linear: input has {cols} features, the weight {}",
+            self.in_features()
+        );
         let rows: usize = dims[..D - 1].iter().product();
-        // On a backend the operation is not registered for, x comes back untouched
-        // (reshaping a contiguous tensor is free).
-        let y = frozen_nf4_matmul(x.reshape([rows, cols]), &self.weight)
-            .map_err(|x2| x2.reshape(dims))?;
+        let y = self.weight.kernels.matmul(x.reshape([rows, cols]));
         let y = y.reshape(with_last_dim(dims, self.out_features()));
-        Ok(add_bias(y, self.bias.as_ref().map(|b| b.val())))
-    }
-
-    /// The host GEMV path of [`Nf4Linear::forward`], when it applies.
-    fn forward_host<const D: usize>(&self, x: &Tensor<B, D>) -> Option<Tensor<B, D>> {
-        let device = x.device();
-        let dims = x.dims();
-        let cols = *dims.last()?;
-        let rows: usize = dims[..D - 1].iter().product();
-        if B::ad_enabled(&device)
-            || rows == 0
-            || rows > HOST_GEMV_MAX_ROWS
-            || cols != self.in_features()
-            || !nf4_matmul_supported(&self.weight)
-        {
-            return None;
-        }
-        let xs = x
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .ok()?;
-        let absmax = self.weight.absmax().to_f32();
-        let y = nf4_matmul(&self.weight, &absmax, &xs, rows).ok()?;
-        let out_dims = with_last_dim(dims, self.out_features());
-        let y = Tensor::<B, D>::from_data(TensorData::new(y, out_dims), &device);
-        Some(add_bias(y, self.bias.as_ref().map(|b| b.val())))
+        add_bias(y, self.bias.as_ref().map(|b| b.val()))
     }
 }
-
-/// The most input rows (tokens times batch) [`Nf4Linear::forward`] multiplies on the host
-/// from the 4-bit weight; longer inputs (prefill, training) dequantize and use the backend's
-/// matmul.
-pub const HOST_GEMV_MAX_ROWS: usize = 16;

@@ -28,7 +28,7 @@ use burn_autodiff::Autodiff;
 /// ```
 /// use burn_autodiff::{checkpoint::strategy::BalancedCheckpointing, Autodiff};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::CheckpointingBackend;
+/// use qlora_core::train::CheckpointingBackend;
 /// assert!(!<Autodiff<NdArray> as CheckpointingBackend>::GRADIENT_CHECKPOINTING);
 /// assert!(<Autodiff<NdArray, BalancedCheckpointing> as CheckpointingBackend>::GRADIENT_CHECKPOINTING);
 /// ```
@@ -64,7 +64,7 @@ pub trait AutodiffRun<B: Backend> {
 ///
 /// ```
 /// use burn_ndarray::NdArray;
-/// use qlora_core::{with_autodiff, AutodiffRun, CheckpointingBackend};
+/// use qlora_core::{train::with_autodiff, train::AutodiffRun, train::CheckpointingBackend};
 /// struct Which;
 /// impl AutodiffRun<NdArray> for Which {
 ///     type Output = bool;

@@ -41,7 +41,7 @@ pub fn causal_lm_loss_sum<B: Backend>(
 /// ```
 /// use burn::tensor::{Int, Tensor, TensorData};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::causal_lm_loss;
+/// use qlora_core::train::causal_lm_loss;
 /// let dev = Default::default();
 /// // Uniform logits over 4 classes: loss = ln 4 on every target.
 /// let logits = Tensor::<NdArray, 3>::zeros([1, 3, 4], &dev);

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
-use crate::lora::{TestAutodiffBackend, TestBackend};
+use crate::dense::{TestAutodiffBackend, TestBackend};
 use crate::{AdamWConfig, LoraConfig, LoraLinear, LrSchedule, ScheduleKind};
 
 type AB = TestAutodiffBackend;
@@ -319,7 +319,7 @@ fn loss_matches_hand_computation() {
     assert!((got as f64 - (l0 + l1) / 2.0).abs() < 1e-6);
 }
 
-fn bits(t: &BTreeMap<String, crate::HostTensor>) -> BTreeMap<String, Vec<u32>> {
+fn bits(t: &BTreeMap<String, crate::checkpoint::HostTensor>) -> BTreeMap<String, Vec<u32>> {
     t.iter()
         .map(|(k, v)| (k.clone(), v.0.iter().map(|x| x.to_bits()).collect()))
         .collect()
@@ -366,7 +366,7 @@ fn gradient_checkpointing_gives_identical_training() {
         gradient_checkpointing: true,
         ..c.clone()
     };
-    type Ckpt = crate::CheckpointedAutodiff<TestBackend>;
+    type Ckpt = crate::train::CheckpointedAutodiff<TestBackend>;
     let mut ckpt = Trainer::<Ckpt, _>::new(toy_on::<Ckpt>(6, 0.1, 1.0), gc.clone(), None).unwrap();
     let mut got = Vec::new();
     ckpt.train(&d, |m| got.push((m.loss, m.grad_norm))).unwrap();
@@ -443,7 +443,9 @@ fn adamw8bit_trains_and_resumes_exactly() {
     first.train_until(&d, 3, |_| {}).unwrap();
     drop(first);
     // The checkpoint holds u8 codes for the 8-bit parameter.
-    let opt = crate::load_tensors(&dir.join("checkpoint-00000002/optimizer.safetensors")).unwrap();
+    let opt =
+        crate::checkpoint::load_tensors(&dir.join("checkpoint-00000002/optimizer.safetensors"))
+            .unwrap();
     assert_eq!(
         opt["head.lora.lora_b.state1"].dtype,
         burn::tensor::DType::U8

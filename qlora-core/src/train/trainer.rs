@@ -229,7 +229,7 @@ where
                 reason: format!(
                     "is {} but the backend `{}` {} (burn picks the strategy by type: use \
                      Autodiff<B, BalancedCheckpointing> to checkpoint, Autodiff<B> not to, \
-                     or qlora_core::with_autodiff)",
+                     or qlora_core::train::with_autodiff)",
                     config.gradient_checkpointing,
                     core::any::type_name::<B>(),
                     if B::GRADIENT_CHECKPOINTING {

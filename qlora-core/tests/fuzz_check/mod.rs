@@ -1,7 +1,7 @@
 //! What the `quant_state` fuzz target (`fuzz/fuzz_targets/quant_state.rs`) checks on each
 //! input; `tests/fuzz_regressions.rs` replays the committed corpus through the same code.
 
-use qlora_core::{parse_safetensors, quantized_weight_names, QuantState};
+use qlora_core::{quant::parse_safetensors, quant::quantized_weight_names, QuantState};
 
 /// safetensors bytes -> every bitsandbytes NF4 weight in them -> `QuantState`; a state that
 /// loads dequantizes, and the fast kernel equals the reference bit for bit. Returns how many

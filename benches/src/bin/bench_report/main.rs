@@ -516,7 +516,11 @@ fn cpu_kernels(iters: usize) -> Result<Vec<(&'static str, Measured)>> {
         ));
         // GEMV: out = 14336, in = 4096.
         let wt = QuantState::quantize(&matrix(COLS, ROWS), &[COLS, ROWS], config(dq))?;
-        let layer = Nf4Linear::<burn_ndarray::NdArray<f32>>::from_quant_state(wt, None)?;
+        let layer = Nf4Linear::<burn_ndarray::NdArray<f32>>::from_quant_state(
+            wt,
+            None,
+            &Default::default(),
+        )?;
         let x = Tensor::<burn_ndarray::NdArray<f32>, 2>::from_data(
             TensorData::new(vec![0.01f32; ROWS], [1, ROWS]),
             &Default::default(),
@@ -540,20 +544,20 @@ fn cpu_kernels(iters: usize) -> Result<Vec<(&'static str, Measured)>> {
 
 #[cfg(feature = "cuda")]
 fn cuda_kernels(index: usize, iters: usize) -> Result<Vec<(&'static str, Measured)>> {
-    use qlora_core::cuda::CudaNf4;
-    let gpu = CudaNf4::try_new(index)?;
+    use qlora_core::quant::cube::cuda_client;
+    let gpu = cuda_client(index)?;
     let w = matrix(ROWS, COLS);
     let mut out = Vec::new();
     let input = gpu.upload_values(&w);
     for dq in [false, true] {
         // Quantize: the blockwise kernel on device data (+ host double quant of absmax when
-        // dq, as in `CudaNf4::quantize`).
+        // dq, as in `CubeNf4::quantize`).
         let d = median_time(iters, || {
             let (_packed, absmax) =
                 gpu.quantize_device::<bf16>(&input, ROWS * COLS, Blocksize::default())?;
             if dq {
                 let a: Vec<f32> = gpu.read(absmax, ROWS * COLS / 64, "absmax")?;
-                black_box(qlora_core::DoubleQuant::compress(&a));
+                black_box(qlora_core::quant::DoubleQuant::compress(&a));
             }
             gpu.sync()?;
             Ok(())

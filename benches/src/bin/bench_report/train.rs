@@ -11,8 +11,8 @@ use burn_autodiff::Autodiff;
 use llama_model::{Llama, LlamaConfig, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
 use qlora_core::{
-    CheckpointedAutodiff, CheckpointingBackend, LoraConfig, OptimizerKind, QuantConfig,
-    TargetModule,
+    train::CheckpointedAutodiff, train::CheckpointingBackend, LoraConfig, OptimizerKind,
+    QuantConfig, TargetModule,
 };
 
 use super::{gib, peak_rss, Args, Device};

@@ -4,18 +4,18 @@
 //! count of midpoints below the scaled value (ties go to the lower code, NaN to 15), packed
 //! two per byte with the first element in the high nibble. Full blocks scale by the
 //! reciprocal of the floored absmax, the partial last block divides, and it stores the floored
-//! absmax: all as bitsandbytes' CPU kernel and [`crate::quantize_nf4_reference`]. Division is
+//! absmax: all as bitsandbytes' CPU kernel and [`crate::quant::nf4::quantize_nf4_reference`]. Division is
 //! IEEE (cubecl compiles without fast math unless a kernel opts in), so the codes are the CPU's.
 //! Double quantization of the (small) absmax vector is done on the host afterwards.
 
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::device::{CudaFloat, CudaNf4};
-use super::error::{CudaError, CudaResult};
-use crate::double_quant::DoubleQuant;
-use crate::nf4::{Blocksize, Nf4Blocks, ABSMAX_FLOOR};
-use crate::quant_state::{Absmax, QuantConfig, QuantState};
+use super::client::{CubeFloat, CubeNf4};
+use super::error::{CubeError, CubeResult};
+use crate::quant::double_quant::DoubleQuant;
+use crate::quant::nf4::{Blocksize, Nf4Blocks, ABSMAX_FLOOR};
+use crate::quant::{Absmax, QuantConfig, QuantState};
 
 /// Threads per cube.
 const QUANTIZE_CUBE: u32 = 128;
@@ -105,17 +105,17 @@ fn nf4_quantize_kernel<F: Float>(
     }
 }
 
-impl CudaNf4 {
+impl<R: Runtime> CubeNf4<R> {
     /// Quantizes `numel` elements of `F` already on the device: returns the packed codes
     /// (`blocks * blocksize / 8` little-endian words; the first `ceil(numel / 2)` bytes are
     /// bitsandbytes' layout) and the `f32` absmax (one per block), both on the device.
-    pub fn quantize_device<F: CudaFloat>(
+    pub fn quantize_device<F: CubeFloat>(
         &self,
         input: &Handle,
         numel: usize,
         blocksize: Blocksize,
-    ) -> CudaResult<(Handle, Handle)> {
-        let numel_u32 = u32::try_from(numel).map_err(|_| CudaError::Shape {
+    ) -> CubeResult<(Handle, Handle)> {
+        let numel_u32 = u32::try_from(numel).map_err(|_| CubeError::Shape {
             tensor: "input".to_string(),
             reason: format!("{numel} elements: the kernels index with 32 bits"),
         })?;
@@ -130,7 +130,7 @@ impl CudaNf4 {
         // SAFETY: array lengths are those of the buffers; a thread touches only its block's
         // inputs (bounded by `numel`) and its block's `bs / 8` words and one absmax.
         unsafe {
-            nf4_quantize_kernel::launch_unchecked::<F, cubecl::cuda::CudaRuntime>(
+            nf4_quantize_kernel::launch_unchecked::<F, R>(
                 &self.client,
                 CubeCount::Static((blocks as u32).div_ceil(QUANTIZE_CUBE), 1, 1),
                 CubeDim::new_1d(QUANTIZE_CUBE),
@@ -147,12 +147,12 @@ impl CudaNf4 {
     }
 
     /// Quantizes `values` on the GPU into packed codes and `f32` absmax (identical to
-    /// [`crate::quantize_nf4_reference`]).
-    pub fn quantize_blocks<F: CudaFloat>(
+    /// [`crate::quant::nf4::quantize_nf4_reference`]).
+    pub fn quantize_blocks<F: CubeFloat>(
         &self,
         values: &[F],
         blocksize: Blocksize,
-    ) -> CudaResult<Nf4Blocks> {
+    ) -> CubeResult<Nf4Blocks> {
         let numel = values.len();
         if numel == 0 {
             return Ok(Nf4Blocks {
@@ -172,15 +172,15 @@ impl CudaNf4 {
 
     /// [`QuantState::quantize`] with the blockwise pass on the GPU; double quantization (when
     /// `config.double_quant`) on the host. Same state as the CPU path.
-    pub fn quantize<F: CudaFloat>(
+    pub fn quantize<F: CubeFloat>(
         &self,
         values: &[F],
         shape: &[usize],
         config: QuantConfig,
-    ) -> CudaResult<QuantState> {
+    ) -> CubeResult<QuantState> {
         let numel: usize = shape.iter().product();
         if numel != values.len() {
-            return Err(CudaError::Shape {
+            return Err(CubeError::Shape {
                 tensor: "input".to_string(),
                 reason: format!("{} values for shape {shape:?}", values.len()),
             });
@@ -204,10 +204,10 @@ impl CudaNf4 {
 
 #[cfg(test)]
 mod tests {
-    use half::bf16;
 
-    use super::super::test_support::{client, values};
-    use crate::{quantize_nf4_reference, Blocksize, QuantConfig, QuantState, NF4_MIDPOINTS};
+    use super::super::test_support::{client, values, Half};
+    use crate::quant::nf4::{quantize_nf4_reference, NF4_MIDPOINTS};
+    use crate::{Blocksize, QuantConfig, QuantState};
 
     /// Inputs with the edge cases: exact midpoints (scaled by a block absmax of 1), an
     /// all-zero block, NaN, infinities, subnormals, an odd count and a partial last block.
@@ -228,8 +228,8 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_quantize_matches_cpu_reference_bit_for_bit() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn quantize_matches_cpu_reference_bit_for_bit() {
         let gpu = client();
         let inputs = [edge_cases(), values(64 * 1000 + 33, 5), values(4096 * 3, 9)];
         for v in &inputs {
@@ -240,17 +240,17 @@ mod tests {
                 assert_eq!(got.packed, want.packed, "codes, n={} bs={bs}", v.len());
                 let bits = |a: &[f32]| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got.absmax), bits(&want.absmax), "absmax, bs={bs}");
-                let v16: Vec<bf16> = v.iter().map(|x| bf16::from_f32(*x)).collect();
+                let v16: Vec<Half> = v.iter().map(|x| Half::from_f32(*x)).collect();
                 let want = quantize_nf4_reference(&v16, blocksize);
                 let got = gpu.quantize_blocks(&v16, blocksize).unwrap();
-                assert_eq!(got.packed, want.packed, "bf16 codes, bs={bs}");
+                assert_eq!(got.packed, want.packed, "Half codes, bs={bs}");
             }
         }
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_quantize_state_equals_cpu_state() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn quantize_state_equals_cpu_state() {
         let gpu = client();
         let v = values(64 * 256 * 3 + 64, 2);
         for dq in [false, true] {

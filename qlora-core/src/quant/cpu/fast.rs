@@ -2,15 +2,17 @@
 //! kernels of `quant::simd` (x86-64 with AVX2 + F16C, detected at run time) for the full
 //! blocks, and portable branch-free loops (which the compiler vectorizes) for the partial last
 //! block and on other CPUs. They produce exactly the bytes and values of the reference
-//! implementation in [`crate::nf4`], which the tests check on random shapes and special
+//! implementation in [`crate::quant::nf4`], which the tests check on random shapes and special
 //! values.
 
 use rayon::prelude::*;
 
+use super::simd;
 use crate::error::Result;
-use crate::nf4::{check_nf4_lengths, nf4_code, Blocksize, Nf4Blocks, ABSMAX_FLOOR, NF4_CODE};
 use crate::quant::dtype::QuantFloat;
-use crate::quant::simd;
+use crate::quant::nf4::{
+    check_nf4_lengths, nf4_code, Blocksize, Nf4Blocks, ABSMAX_FLOOR, NF4_CODE,
+};
 
 /// Elements per rayon task (rounded to whole blocks).
 const TASK_ELEMS: usize = 1 << 16;
@@ -107,10 +109,10 @@ fn quantize_blocks_portable<T: QuantFloat>(
 }
 
 /// Multi-threaded blockwise NF4 quantization; same result as
-/// [`crate::nf4::quantize_nf4_reference`].
+/// [`crate::quant::nf4::quantize_nf4_reference`].
 ///
 /// ```
-/// use qlora_core::{quantize_nf4, quantize_nf4_reference, Blocksize};
+/// use qlora_core::{quant::cpu::quantize_nf4, quant::nf4::quantize_nf4_reference, Blocksize};
 /// let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
 /// let bs = Blocksize::new(128).unwrap();
 /// assert_eq!(quantize_nf4(&x, bs), quantize_nf4_reference(&x, bs));
@@ -140,7 +142,7 @@ pub fn quantize_nf4<T: QuantFloat>(values: &[T], blocksize: Blocksize) -> Nf4Blo
 
 /// Multi-threaded NF4 dequantization into `out` (length `numel`): per block a 16-entry table
 /// `T::from_f32(NF4_CODE[k] * absmax)`, then two table lookups per packed byte. Same values
-/// as [`crate::nf4::dequantize_nf4_reference`] rounded to `T`.
+/// as [`crate::quant::nf4::dequantize_nf4_reference`] rounded to `T`.
 pub fn dequantize_nf4_into<T: QuantFloat>(
     packed: &[u8],
     absmax: &[f32],
@@ -193,7 +195,7 @@ fn dequantize_block<T: QuantFloat>(src: &[u8], absmax: f32, dst: &mut [T]) {
 /// [`dequantize_nf4_into`] into a new vector of `numel` elements.
 ///
 /// ```
-/// use qlora_core::{dequantize_nf4, quantize_nf4, Blocksize};
+/// use qlora_core::{quant::cpu::dequantize_nf4, quant::cpu::quantize_nf4, Blocksize};
 /// let x = vec![0.25f32, -1.0, 0.0, 0.5];
 /// let q = quantize_nf4(&x, Blocksize::default());
 /// let y: Vec<f32> = dequantize_nf4(&q.packed, &q.absmax, 4, Blocksize::default()).unwrap();
@@ -219,7 +221,7 @@ mod tests {
     use half::{bf16, f16};
 
     use super::*;
-    use crate::nf4::{dequantize_nf4_reference, quantize_nf4_reference, ALLOWED_BLOCKSIZES};
+    use crate::quant::nf4::{dequantize_nf4_reference, quantize_nf4_reference, ALLOWED_BLOCKSIZES};
 
     /// Deterministic inputs with every kind of special value.
     fn inputs(n: usize) -> Vec<f32> {

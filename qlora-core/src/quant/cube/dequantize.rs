@@ -1,4 +1,4 @@
-//! NF4 dequantization on the GPU: `NF4_CODE[code] * absmax[block]`, with the absmax rebuilt
+//! NF4 dequantization on the device: `NF4_CODE[code] * absmax[block]`, with the absmax rebuilt
 //! from its 8-bit codes in registers when it is double-quantized.
 //!
 //! One thread handles one 32-bit word of packed codes (8 elements, always inside one block
@@ -7,8 +7,8 @@
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::device::{CudaFloat, CudaNf4, DeviceAbsmax, DeviceNf4};
-use super::error::CudaResult;
+use super::client::{CubeFloat, CubeNf4, DeviceAbsmax, DeviceNf4};
+use super::error::CubeResult;
 
 /// Threads per cube of the elementwise kernels.
 pub(crate) const ELEMENTWISE_CUBE: u32 = 256;
@@ -86,8 +86,8 @@ fn nf4_dequantize_kernel<F: Float>(
 
 /// The absmax operands of a launch: `(absmax, codes, nested_absmax, nested_code, offset,
 /// nested_blocksize)`, with the dummy buffer where the variant reads nothing.
-pub(crate) fn absmax_args(
-    nf4: &CudaNf4,
+pub(crate) fn absmax_args<R: Runtime>(
+    nf4: &CubeNf4<R>,
     w: &DeviceNf4,
 ) -> (Handle, Handle, Handle, Handle, f32, u32, bool) {
     match &w.absmax {
@@ -118,10 +118,10 @@ pub(crate) fn absmax_args(
     }
 }
 
-impl CudaNf4 {
+impl<R: Runtime> CubeNf4<R> {
     /// Dequantizes a device weight into a new device buffer of `numel` elements of `F`
     /// (`f32`: exactly the CPU's values; `bf16`/`f16`: those rounded to nearest even).
-    pub fn dequantize<F: CudaFloat>(&self, w: &DeviceNf4) -> Handle {
+    pub fn dequantize<F: CubeFloat>(&self, w: &DeviceNf4) -> Handle {
         let numel = w.numel();
         let output = self.client.empty(numel * std::mem::size_of::<F>());
         if numel == 0 {
@@ -132,7 +132,7 @@ impl CudaNf4 {
         // SAFETY: every array length below is the length of its buffer, and the kernel
         // bounds-checks its word and element indices against `words` and `numel`.
         unsafe {
-            nf4_dequantize_kernel::launch_unchecked::<F, cubecl::cuda::CudaRuntime>(
+            nf4_dequantize_kernel::launch_unchecked::<F, R>(
                 &self.client,
                 CubeCount::Static(cubes, 1, 1),
                 CubeDim::new_1d(ELEMENTWISE_CUBE),
@@ -162,7 +162,7 @@ impl CudaNf4 {
     }
 
     /// Dequantizes a device weight and copies the result to the host.
-    pub fn dequantize_to_host<F: CudaFloat>(&self, w: &DeviceNf4) -> CudaResult<Vec<F>> {
+    pub fn dequantize_to_host<F: CubeFloat>(&self, w: &DeviceNf4) -> CubeResult<Vec<F>> {
         let out = self.dequantize::<F>(w);
         self.read(out, w.numel(), "dequantized weight")
     }
@@ -170,9 +170,8 @@ impl CudaNf4 {
 
 #[cfg(test)]
 mod tests {
-    use half::bf16;
 
-    use super::super::test_support::{client, values};
+    use super::super::test_support::{client, values, Half};
     use crate::{Blocksize, QuantConfig, QuantState};
 
     /// The CPU oracle: the reference dequantization (absmax reconstructed on the host).
@@ -203,8 +202,8 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_dequantize_f32_matches_cpu_reference() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn dequantize_f32_matches_cpu_reference() {
         let gpu = client();
         for state in states() {
             let w = gpu.upload(&state).unwrap();
@@ -230,17 +229,17 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_dequantize_bf16_matches_cpu_reference() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn dequantize_bf16_matches_cpu_reference() {
         let gpu = client();
         for state in states() {
             let w = gpu.upload(&state).unwrap();
-            let got: Vec<bf16> = gpu.dequantize_to_host(&w).unwrap();
+            let got: Vec<Half> = gpu.dequantize_to_host(&w).unwrap();
             let want = reference(&state);
             for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-                let r16 = bf16::from_f32(*r);
+                let r16 = Half::from_f32(*r);
                 let ok = if state.is_double_quant() {
-                    // One f32 rounding of absmax may move a bf16 result by one step.
+                    // One f32 rounding of absmax may move a Half result by one step.
                     (g.to_f32() - r16.to_f32()).abs() <= r.abs() * (1.0 / 128.0)
                 } else {
                     g.to_bits() == r16.to_bits()

@@ -1,7 +1,7 @@
 //! Explicit SIMD (x86-64 AVX2 + F16C) kernels for the full blocks of NF4 quantization and
 //! dequantization, chosen at run time when the CPU has those features. Other CPUs, and the
-//! partial last block, use the portable loops in [`crate::quant::fast`]. Every kernel does
-//! the same IEEE operations as the reference in [`crate::nf4`] (same products, quotients,
+//! partial last block, use the portable loops in [`crate::quant::cpu::fast`]. Every kernel does
+//! the same IEEE operations as the reference in [`crate::quant::nf4`] (same products, quotients,
 //! comparisons and roundings), so results are bit-identical; the tests check that on random
 //! and special inputs.
 //!
@@ -62,8 +62,8 @@ pub(crate) fn dequantize_full_blocks<T: QuantFloat>(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::nf4::{ABSMAX_FLOOR, NF4_CODE, NF4_MIDPOINTS as M};
     use crate::quant::dtype::FloatDtype;
+    use crate::quant::nf4::{ABSMAX_FLOOR, NF4_CODE, NF4_MIDPOINTS as M};
 
     /// Whether the CPU has what these kernels use (the result is cached by std).
     pub(super) fn detected() -> bool {

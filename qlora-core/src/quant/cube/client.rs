@@ -1,72 +1,44 @@
-//! The GPU side of [`QuantState`]: the compute client and NF4 weights resident on the device.
+//! [`CubeNf4`]: a cubecl compute client with the NF4 tables uploaded, and [`DeviceNf4`], an
+//! NF4 weight resident on its device.
 
-use cubecl::cuda::{CudaDevice, CudaRuntime};
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::error::{CudaError, CudaResult};
-use crate::nf4::{Blocksize, NF4_CODE};
+use super::error::{CubeError, CubeResult};
 use crate::quant::dtype::QuantFloat;
-use crate::quant_state::{Absmax, QuantState};
-
-/// How many CUDA devices the driver reports; 0 when the driver library cannot be loaded or
-/// initialised (a machine without an NVIDIA GPU). Never panics.
-///
-/// ```
-/// // On a machine without a GPU this is 0; on the GPU machine at least 1.
-/// let n = qlora_core::cuda::cuda_device_count();
-/// assert!(n < 1024);
-/// ```
-pub fn cuda_device_count() -> usize {
-    // cudarc panics when libcuda cannot be dlopen-ed; turn that into "no device".
-    let probe = std::panic::catch_unwind(|| {
-        cudarc::driver::result::init()?;
-        cudarc::driver::result::device::get_count()
-    });
-    match probe {
-        Ok(Ok(n)) => usize::try_from(n).unwrap_or(0),
-        Ok(Err(e)) => {
-            log::info!("CUDA driver present but unusable: {e}");
-            0
-        }
-        Err(_) => {
-            log::info!("CUDA driver library (libcuda) not found");
-            0
-        }
-    }
-}
+use crate::quant::nf4::{Blocksize, NF4_CODE, NF4_MIDPOINTS};
+use crate::quant::{Absmax, DoubleQuant, FloatDtype, QuantState};
 
 /// Element types the kernels read and write: `f32`, `bf16` and `f16`.
-pub trait CudaFloat: Float + CubeElement + QuantFloat + bytemuck::Pod {}
+pub trait CubeFloat: Float + CubeElement + QuantFloat + bytemuck::Pod {}
 
-impl<T: Float + CubeElement + QuantFloat + bytemuck::Pod> CudaFloat for T {}
+impl<T: Float + CubeElement + QuantFloat + bytemuck::Pod> CubeFloat for T {}
 
-/// The compute client of one CUDA device, with the small constant tables the NF4 kernels
-/// read (the 16 NF4 values and their 15 midpoints) uploaded once.
+/// The compute client of one device of runtime `R` (CUDA on NVIDIA GPUs; wgpu in the
+/// tests), with the small constant tables the NF4 kernels read (the 16 NF4 values and their
+/// 15 midpoints) uploaded once.
 #[derive(Clone)]
-pub struct CudaNf4 {
-    pub(crate) client: ComputeClient<CudaRuntime>,
+pub struct CubeNf4<R: Runtime> {
+    pub(crate) client: ComputeClient<R>,
     pub(crate) code: Handle,
     pub(crate) midpoints: Handle,
     /// A one-element buffer standing in for the operands a kernel variant does not read.
     pub(crate) dummy: Handle,
 }
 
-impl std::fmt::Debug for CudaNf4 {
+impl<R: Runtime> std::fmt::Debug for CubeNf4<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CudaNf4").finish_non_exhaustive()
+        f.debug_struct("CubeNf4").finish_non_exhaustive()
     }
 }
 
-impl CudaNf4 {
-    /// The client of CUDA device `index`. Panics inside the CUDA runtime when there is no
-    /// such device: check with [`CudaNf4::try_new`] or [`cuda_device_count`] first.
-    pub fn new(index: usize) -> Self {
-        let client = CudaRuntime::client(&CudaDevice::new(index));
+impl<R: Runtime> CubeNf4<R> {
+    /// Uploads the NF4 tables through `client`.
+    pub fn new(client: ComputeClient<R>) -> Self {
         let code = client.create_from_slice(f32::as_bytes(&NF4_CODE));
-        let midpoints = client.create_from_slice(f32::as_bytes(&crate::nf4::NF4_MIDPOINTS));
+        let midpoints = client.create_from_slice(f32::as_bytes(&NF4_MIDPOINTS));
         let dummy = client.create_from_slice(u32::as_bytes(&[0u32]));
-        CudaNf4 {
+        CubeNf4 {
             client,
             code,
             midpoints,
@@ -74,25 +46,21 @@ impl CudaNf4 {
         }
     }
 
-    /// The client of CUDA device `index`, or [`CudaError::NoDevice`].
-    pub fn try_new(index: usize) -> CudaResult<Self> {
-        let count = cuda_device_count();
-        if index >= count {
-            return Err(CudaError::NoDevice { index, count });
-        }
-        Ok(Self::new(index))
+    /// The width of the device's planes (warps): 32 on NVIDIA GPUs, 8 on Mesa's lavapipe.
+    pub(crate) fn plane_size(&self) -> u32 {
+        self.client.properties().hardware.plane_size_max.max(1)
     }
 
     /// The underlying cubecl client (for launching other kernels on the same stream).
-    pub fn client(&self) -> &ComputeClient<CudaRuntime> {
+    pub fn client(&self) -> &ComputeClient<R> {
         &self.client
     }
 
     /// Copies a quantized weight to the device (packed codes padded to whole 32-bit words;
     /// absmax as `f32`, or as 8-bit codes plus the nested state when double-quantized).
-    pub fn upload(&self, state: &QuantState) -> CudaResult<DeviceNf4> {
+    pub fn upload(&self, state: &QuantState) -> CubeResult<DeviceNf4> {
         let numel = state.numel();
-        let numel_u32 = u32::try_from(numel).map_err(|_| CudaError::Shape {
+        let numel_u32 = u32::try_from(numel).map_err(|_| CubeError::Shape {
             tensor: "weight".to_string(),
             reason: format!("{numel} elements: the kernels index with 32 bits"),
         })?;
@@ -110,7 +78,7 @@ impl CudaNf4 {
                 nested_code: self.client.create_from_slice(f32::as_bytes(&d.nested_code)),
                 offset: d.offset,
                 nested_blocksize: u32::try_from(d.nested_blocksize).map_err(|_| {
-                    CudaError::Shape {
+                    CubeError::Shape {
                         tensor: "weight.nested_absmax".to_string(),
                         reason: format!("nested blocksize {} too large", d.nested_blocksize),
                     }
@@ -134,19 +102,19 @@ impl CudaNf4 {
     }
 
     /// Waits until every kernel launched so far has finished (for timing).
-    pub fn sync(&self) -> CudaResult<()> {
-        cubecl::future::block_on(self.client.sync()).map_err(|e| CudaError::Read {
+    pub fn sync(&self) -> CubeResult<()> {
+        cubecl::future::block_on(self.client.sync()).map_err(|e| CubeError::Read {
             what: "stream synchronisation".to_string(),
             reason: format!("{e:?}"),
         })
     }
 
     /// Bytes the client's memory pools hold on the device (reserved, not only in use).
-    pub fn reserved_bytes(&self) -> CudaResult<u64> {
+    pub fn reserved_bytes(&self) -> CubeResult<u64> {
         self.client
             .memory_usage()
             .map(|u| u.bytes_reserved)
-            .map_err(|e| CudaError::Read {
+            .map_err(|e| CubeError::Read {
                 what: "memory usage".to_string(),
                 reason: format!("{e:?}"),
             })
@@ -158,19 +126,57 @@ impl CudaNf4 {
         handle: Handle,
         len: usize,
         what: &str,
-    ) -> CudaResult<Vec<T>> {
-        let bytes = self.client.read_one(handle).map_err(|e| CudaError::Read {
+    ) -> CubeResult<Vec<T>> {
+        let bytes = self.client.read_one(handle).map_err(|e| CubeError::Read {
             what: what.to_string(),
             reason: format!("{e:?}"),
         })?;
         let need = len * std::mem::size_of::<T>();
         if bytes.len() < need {
-            return Err(CudaError::Read {
+            return Err(CubeError::Read {
                 what: what.to_string(),
                 reason: format!("{} bytes, expected {need}", bytes.len()),
             });
         }
         Ok(bytemuck::pod_collect_to_vec(&bytes[..need]))
+    }
+
+    /// Reads a device weight back into a host [`QuantState`] whose original dtype was
+    /// `dtype` (for saving from the device copy).
+    pub fn download(&self, w: &DeviceNf4, dtype: FloatDtype) -> CubeResult<QuantState> {
+        let packed: Vec<u8> = self.read(w.packed.clone(), w.numel().div_ceil(2), "packed codes")?;
+        let absmax = match &w.absmax {
+            DeviceAbsmax::Plain(a) => Absmax::Plain(self.read(a.clone(), w.blocks, "absmax")?),
+            DeviceAbsmax::Double {
+                codes,
+                nested_absmax,
+                nested_code,
+                offset,
+                nested_blocksize,
+            } => {
+                let nbs = *nested_blocksize as usize;
+                Absmax::Double(DoubleQuant {
+                    codes: self.read(codes.clone(), w.blocks, "absmax codes")?,
+                    nested_absmax: self.read(
+                        nested_absmax.clone(),
+                        w.blocks.div_ceil(nbs),
+                        "nested absmax",
+                    )?,
+                    offset: *offset,
+                    nested_blocksize: nbs,
+                    nested_code: self.read(nested_code.clone(), 256, "nested quant map")?,
+                })
+            }
+        };
+        let shape = w.shape.clone();
+        Ok(QuantState::from_parts(
+            "weight",
+            packed,
+            absmax,
+            shape,
+            dtype,
+            w.blocksize,
+        )?)
     }
 }
 
@@ -189,7 +195,7 @@ pub(crate) enum DeviceAbsmax {
     },
 }
 
-/// An NF4 weight resident on the GPU (made by [`CudaNf4::upload`]).
+/// An NF4 weight resident on a device (made by [`CubeNf4::upload`]).
 #[derive(Clone, Debug)]
 pub struct DeviceNf4 {
     pub(crate) packed: Handle,
@@ -250,11 +256,5 @@ mod tests {
         assert_eq!(pad_to_words(&[1, 2, 3, 4, 5]), vec![1, 2, 3, 4, 5, 0, 0, 0]);
         assert_eq!(pad_to_words(&[1, 2, 3, 4]), vec![1, 2, 3, 4]);
         assert!(pad_to_words(&[]).is_empty());
-    }
-
-    /// Runs everywhere: the probe must not panic without a driver, and agree with itself.
-    #[test]
-    fn device_probe_never_panics() {
-        assert_eq!(cuda_device_count(), cuda_device_count());
     }
 }

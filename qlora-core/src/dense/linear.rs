@@ -10,10 +10,10 @@
 //! in its stored layout and moves only `x` and `y`, which are small when the input is short.
 //! The two forms give the same numbers (the same dot products).
 //!
-//! On burn-ndarray (f32), inputs of at most [`HOST_GEMV_MAX_ROWS`](crate::quant::linear::HOST_GEMV_MAX_ROWS)
+//! On burn-ndarray (f32), inputs of at most [`HOST_GEMV_MAX_ROWS`](super::HOST_GEMV_MAX_ROWS)
 //! rows go further: the product is taken on the weight's own buffer ([`f32_matmul`], dot
 //! products over output features on all cores), because matrixmultiply still packs (copies)
-//! the whole weight on every call. [`f32_matmul_reference`] is its definition; the two differ
+//! the whole weight on every call. [`f32_matmul_reference`](super::f32_matmul_reference) is its definition; the two differ
 //! by the order of f32 additions only.
 
 use std::any::TypeId;
@@ -22,14 +22,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Tensor, TensorData};
 use burn_ndarray::{NdArray, NdArrayTensor};
-use rayon::prelude::*;
 
-use crate::quant::gemv::dot;
-use crate::quant::linear::HOST_GEMV_MAX_ROWS;
+use super::matmul::f32_matmul;
+use super::HOST_GEMV_MAX_ROWS;
 use crate::same_type::as_ref;
-
-/// Output features per rayon task of [`f32_matmul`].
-const FEATURES_PER_TASK: usize = 32;
 
 /// `x · Wᵀ (+ b)` with `W` `[out, in]` as stored (and `b` `[out]`).
 ///
@@ -48,7 +44,7 @@ const FEATURES_PER_TASK: usize = 32;
 /// ```
 /// use burn::tensor::{Distribution, Tensor};
 /// use burn_ndarray::NdArray;
-/// use qlora_core::lora::frozen_linear;
+/// use qlora_core::dense::frozen_linear;
 /// let dev = Default::default();
 /// let w = Tensor::<NdArray, 2>::random([32, 8], Distribution::Normal(0.0, 1.0), &dev);
 /// let x = Tensor::<NdArray, 3>::random([1, 1, 8], Distribution::Normal(0.0, 1.0), &dev);
@@ -121,75 +117,10 @@ fn host_matmul<B: Backend, const D: usize>(
     f32_matmul(w, [out, inn], &xs, rows)
 }
 
-/// `y[r, o] = Σ_i x[r, i] · W[o, i]` for `x` row-major `[rows, in]` and `W` row-major
-/// `shape = [out, in]`; returns `y` row-major `[rows, out]`, or `None` when the lengths do not
-/// fit those shapes. Multi-threaded over output features; each weight row is read once and dotted
-/// with every input row while it is in cache.
-///
-/// ```
-/// use qlora_core::lora::{f32_matmul, f32_matmul_reference};
-/// let w: Vec<f32> = (0..6 * 40).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-/// let x: Vec<f32> = (0..2 * 40).map(|i| (i % 7) as f32 - 3.0).collect();
-/// let y = f32_matmul(&w, [6, 40], &x, 2).unwrap();
-/// let r = f32_matmul_reference(&w, [6, 40], &x, 2).unwrap();
-/// assert!(y.iter().zip(&r).all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs())));
-/// ```
-pub fn f32_matmul(w: &[f32], shape: [usize; 2], x: &[f32], rows: usize) -> Option<Vec<f32>> {
-    let [out, inn] = fits(w, shape, x, rows)?;
-    let mut yt = vec![0.0f32; out * rows];
-    if rows == 0 || inn == 0 {
-        return Some(yt);
-    }
-    yt.par_chunks_mut(FEATURES_PER_TASK * rows)
-        .enumerate()
-        .for_each(|(task, dst)| {
-            for (k, yo) in dst.chunks_mut(rows).enumerate() {
-                let o = task * FEATURES_PER_TASK + k;
-                let wo = &w[o * inn..(o + 1) * inn];
-                for (r, y) in yo.iter_mut().enumerate() {
-                    *y = dot(&x[r * inn..(r + 1) * inn], wo);
-                }
-            }
-        });
-    let mut y = vec![0.0f32; rows * out];
-    for (o, col) in yt.chunks(rows).enumerate() {
-        for (r, &v) in col.iter().enumerate() {
-            y[r * out + o] = v;
-        }
-    }
-    Some(y)
-}
-
-/// The definition of [`f32_matmul`]: a plain triple loop accumulating in f64, rounded once.
-pub fn f32_matmul_reference(
-    w: &[f32],
-    shape: [usize; 2],
-    x: &[f32],
-    rows: usize,
-) -> Option<Vec<f32>> {
-    let [out, inn] = fits(w, shape, x, rows)?;
-    let mut y = vec![0.0f32; rows * out];
-    for r in 0..rows {
-        for o in 0..out {
-            let s: f64 = (0..inn)
-                .map(|i| f64::from(x[r * inn + i]) * f64::from(w[o * inn + i]))
-                .sum();
-            y[r * out + o] = s as f32;
-        }
-    }
-    Some(y)
-}
-
-/// `shape` when `w` holds `out · in` values and `x` holds `rows · in`.
-fn fits(w: &[f32], shape: [usize; 2], x: &[f32], rows: usize) -> Option<[usize; 2]> {
-    let [out, inn] = shape;
-    (out.checked_mul(inn)? == w.len() && rows.checked_mul(inn)? == x.len()).then_some(shape)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lora::{TestAutodiffBackend, TestBackend};
+    use crate::dense::{f32_matmul_reference, TestAutodiffBackend, TestBackend};
     use burn::tensor::{Distribution, Tolerance};
 
     /// Both forms (short inputs take `(W · xᵀ)ᵀ`, long ones burn's `linear`) against burn's

@@ -4,17 +4,16 @@
 //! weight into an `[out, in]` f32 buffer and multiplies; for one decoded token that buffer
 //! (235 MB for a 4096 x 14336 projection) costs far more than the product. Here each task
 //! dequantizes one weight row at a time into a buffer that stays in cache (with the same
-//! SIMD kernel as [`dequantize_nf4_into`](crate::dequantize_nf4_into)) and takes its dot
+//! SIMD kernel as [`dequantize_nf4_into`](crate::quant::cpu::dequantize_nf4_into)) and takes its dot
 //! product with every input row, so the weight is read once, 4 bits per value.
 //!
 //! [`nf4_matmul_reference`] (dequantize, then a plain triple loop) is the definition the
 //! tests compare against; the two differ only by the order of the f32 additions.
 
-use rayon::prelude::*;
-
 use super::fast::dequantize_blocks;
+use crate::dense::by_weight_rows;
 use crate::error::{Error, Result};
-use crate::quant_state::QuantState;
+use crate::quant::QuantState;
 
 /// Output features per rayon task.
 const ROWS_PER_TASK: usize = 16;
@@ -32,7 +31,7 @@ pub fn nf4_matmul_supported(state: &QuantState) -> bool {
 }
 
 fn check(state: &QuantState, x: &[f32], rows: usize) -> Result<[usize; 2]> {
-    let [out, cols] = super::tensor::two_d(state.shape())?;
+    let [out, cols] = crate::quant::tensor::two_d(state.shape())?;
     if x.len() != rows * cols {
         return Err(Error::ShapeMismatch {
             tensor: "x".to_string(),
@@ -48,7 +47,7 @@ fn check(state: &QuantState, x: &[f32], rows: usize) -> Result<[usize; 2]> {
 /// output features. `absmax` is `state.absmax_f32()` (pass it in to reuse it across calls).
 ///
 /// ```
-/// use qlora_core::quant::gemv::{nf4_matmul, nf4_matmul_reference};
+/// use qlora_core::quant::cpu::gemv::{nf4_matmul, nf4_matmul_reference};
 /// use qlora_core::{QuantConfig, QuantState};
 /// let w: Vec<f32> = (0..8 * 128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
 /// let q = QuantState::quantize(&w, &[8, 128], QuantConfig::default()).unwrap();
@@ -83,48 +82,12 @@ pub fn nf4_matmul(state: &QuantState, absmax: &[f32], x: &[f32], rows: usize) ->
         });
     }
     let packed = state.packed();
-    // Output computed transposed ([out, rows]) so each task owns a contiguous slice.
-    let mut yt = vec![0.0f32; out * rows];
-    yt.par_chunks_mut(ROWS_PER_TASK * rows.max(1))
-        .enumerate()
-        .for_each(|(task, dst)| {
-            let mut w = vec![0.0f32; cols];
-            for (k, yo) in dst.chunks_mut(rows.max(1)).enumerate() {
-                let o = task * ROWS_PER_TASK + k;
-                let src = &packed[o * cols / 2..(o + 1) * cols / 2];
-                let am = &absmax[o * blocks_per_row..(o + 1) * blocks_per_row];
-                dequantize_blocks(src, am, bs, &mut w);
-                for (r, y) in yo.iter_mut().enumerate() {
-                    *y = dot(&x[r * cols..(r + 1) * cols], &w);
-                }
-            }
-        });
-    let mut y = vec![0.0f32; rows * out];
-    for (o, col) in yt.chunks(rows.max(1)).enumerate() {
-        for (r, &v) in col.iter().enumerate() {
-            y[r * out + o] = v;
-        }
-    }
-    Ok(y)
-}
-
-/// Dot product with eight independent partial sums (vectorizes).
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (p, q) in ca.zip(cb) {
-        for j in 0..8 {
-            lanes[j] += p[j] * q[j];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
+    let half = cols / 2;
+    Ok(by_weight_rows(out, cols, x, rows, ROWS_PER_TASK, |o, w| {
+        let am = &absmax[o * blocks_per_row..(o + 1) * blocks_per_row];
+        dequantize_blocks(&packed[o * half..(o + 1) * half], am, bs, w);
+        None
+    }))
 }
 
 /// The definition of [`nf4_matmul`]: the weight dequantized by the reference dequantizer,
@@ -136,7 +99,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn nf4_matmul_reference(state: &QuantState, x: &[f32], rows: usize) -> Result<Vec<f32>> {
     let [out, cols] = check(state, x, rows)?;
     let w = state.dequantize_reference()?;
-    crate::lora::f32_matmul_reference(&w, [out, cols], x, rows).ok_or_else(|| {
+    crate::dense::f32_matmul_reference(&w, [out, cols], x, rows).ok_or_else(|| {
         Error::ShapeMismatch {
             tensor: "weight".to_string(),
             expected: format!("[{out}, {cols}] ({} values)", out * cols),

@@ -149,7 +149,7 @@ fn row_sum<const W: usize>(data: &[f32], vectors: usize) -> [f32; W] {
 /// result depends on the thread count; this function gives its one-thread result.
 ///
 /// ```
-/// use qlora_core::torch_sum_f32;
+/// use qlora_core::quant::double_quant::torch_sum_f32;
 /// assert_eq!(torch_sum_f32(&[1.0, 2.0, 3.0]), 6.0);
 /// ```
 pub fn torch_sum_f32(values: &[f32]) -> f32 {
@@ -176,7 +176,7 @@ pub fn torch_sum_f32(values: &[f32]) -> f32 {
 /// in `f32` (NaN for an empty vector, as torch).
 ///
 /// ```
-/// use qlora_core::torch_mean_f32;
+/// use qlora_core::quant::double_quant::torch_mean_f32;
 /// assert_eq!(torch_mean_f32(&[1.0, 2.0, 3.0, 6.0]), 3.0);
 /// ```
 pub fn torch_mean_f32(values: &[f32]) -> f32 {
@@ -223,7 +223,7 @@ fn lut_index(scaled: f32) -> usize {
 /// CPU `quantize_blockwise` (used for the nested absmax). Returns `(codes, absmax)`.
 ///
 /// ```
-/// use qlora_core::{dequantize_blockwise_dynamic, quantize_blockwise_dynamic};
+/// use qlora_core::{quant::double_quant::dequantize_blockwise_dynamic, quant::double_quant::quantize_blockwise_dynamic};
 /// let (q, a) = quantize_blockwise_dynamic(&[0.5, -1.0, 0.0], 256);
 /// assert_eq!(a, vec![1.0]);
 /// let back = dequantize_blockwise_dynamic(&q, &a, 256);
@@ -304,7 +304,7 @@ impl DoubleQuant {
     /// Compresses an NF4 absmax vector as bitsandbytes' `compress_statistics=True` does.
     ///
     /// ```
-    /// use qlora_core::DoubleQuant;
+    /// use qlora_core::quant::DoubleQuant;
     /// let absmax = [0.5f32, 1.0, 1.5];
     /// let dq = DoubleQuant::compress(&absmax);
     /// assert_eq!(dq.offset, 1.0);

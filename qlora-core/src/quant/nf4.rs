@@ -16,7 +16,7 @@
 //!   count is padded with one `0.0` (code 7 in the last low nibble).
 //!
 //! Dequantization is `NF4_CODE[code] * absmax` in `f32`, then rounded to the output dtype.
-//! The fast, multi-threaded versions live in [`crate::quant::fast`] and are tested against
+//! The fast, multi-threaded versions live in [`crate::quant::cpu::fast`] and are tested against
 //! these.
 
 use crate::error::{Error, Result};
@@ -116,7 +116,7 @@ impl TryFrom<usize> for Blocksize {
 /// code; NaN gives 15). Branch-free, so loops over it vectorize.
 ///
 /// ```
-/// use qlora_core::{nf4_code, NF4_MIDPOINTS};
+/// use qlora_core::{quant::nf4::nf4_code, quant::nf4::NF4_MIDPOINTS};
 /// assert_eq!(nf4_code(0.0), 7);
 /// assert_eq!(nf4_code(1.0), 15);
 /// assert_eq!(nf4_code(-1.0), 0);
@@ -138,7 +138,7 @@ pub fn nf4_code(scaled: f32) -> u8 {
 /// code 7 (bitsandbytes pads the scaled values with `0.0`).
 ///
 /// ```
-/// use qlora_core::{pack_nibbles, unpack_nibbles};
+/// use qlora_core::{quant::nf4::pack_nibbles, quant::nf4::unpack_nibbles};
 /// let packed = pack_nibbles(&[1, 2, 3]);
 /// assert_eq!(packed, vec![0x12, 0x37]);
 /// assert_eq!(unpack_nibbles(&packed, 3), vec![1, 2, 3]);
@@ -179,11 +179,11 @@ pub struct Nf4Blocks {
 }
 
 /// Reference blockwise NF4 quantization, element by element, exactly as bitsandbytes' CPU
-/// `quantize_4bit` (see the module docs). Use [`crate::quant::fast::quantize_nf4`] for speed;
+/// `quantize_4bit` (see the module docs). Use [`crate::quant::cpu::fast::quantize_nf4`] for speed;
 /// the two give identical bytes.
 ///
 /// ```
-/// use qlora_core::{quantize_nf4_reference, Blocksize};
+/// use qlora_core::{quant::nf4::quantize_nf4_reference, Blocksize};
 /// let q = quantize_nf4_reference(&[0.5f32, -1.0, 0.0], Blocksize::default());
 /// assert_eq!(q.absmax, vec![1.0]);
 /// assert_eq!(q.packed, vec![0xc0, 0x77]); // codes 12, 0, 7 and a padding 7
@@ -260,7 +260,7 @@ pub fn check_nf4_lengths(
 /// Round the result with [`QuantFloat::from_f32`] to get bitsandbytes' output in another dtype.
 ///
 /// ```
-/// use qlora_core::{dequantize_nf4_reference, Blocksize};
+/// use qlora_core::{quant::nf4::dequantize_nf4_reference, Blocksize};
 /// let x = dequantize_nf4_reference(&[0xd0, 0x77], &[2.0], 3, Blocksize::default()).unwrap();
 /// assert_eq!(x, vec![0.562617 * 2.0, -2.0, 0.0]);
 /// ```

@@ -1,10 +1,10 @@
-//! Errors of the CUDA kernels.
+//! Errors of the GPU kernels.
 
 use thiserror::Error;
 
 /// What went wrong on the GPU path.
 #[derive(Debug, Error)]
-pub enum CudaError {
+pub enum CubeError {
     /// No CUDA device of that ordinal (or no driver at all).
     #[error("CUDA device {index} not found ({count} device(s) visible)")]
     NoDevice {
@@ -25,7 +25,7 @@ pub enum CudaError {
     #[error(transparent)]
     Quant(#[from] crate::Error),
     /// Reading a result back from the device failed.
-    #[error("reading {what} back from the GPU: {reason}")]
+    #[error("reading {what} back from the device: {reason}")]
     Read {
         /// The buffer.
         what: String,
@@ -34,5 +34,5 @@ pub enum CudaError {
     },
 }
 
-/// Result of the CUDA path.
-pub type CudaResult<T> = std::result::Result<T, CudaError>;
+/// Result of the GPU path.
+pub type CubeResult<T> = std::result::Result<T, CubeError>;

@@ -1,20 +1,20 @@
 //! The fused 4-bit GEMV of batch-1 decode: `y = W x` with `W` `[rows, cols]` in NF4, read
 //! once and dequantized in registers (no dequantized copy of `W` is ever written).
 //!
-//! One warp (32 lanes) per output row, 8 rows per cube: lane `l` reads the row's packed words
-//! `l, l + 32, ...` (coalesced 128-byte loads per warp), multiplies their 8 codes by the
-//! matching `x` entries, scales the partial sum once by the word's absmax, and the warp sums
-//! with a plane reduction. Accumulation is in `f32` whatever the element type.
+//! One plane (warp: 32 lanes on NVIDIA GPUs) per output row, 8 rows per cube: lane `l` reads
+//! the row's packed words `l, l + P, ...` (coalesced 128-byte loads per warp), multiplies their
+//! 8 codes by the matching `x` entries, scales the partial sum once by the word's absmax, and
+//! the plane sums with a plane reduction. The lane count is the device's plane width, so that
+//! one plane is exactly one row (Mesa's lavapipe, where the tests run without a GPU, has
+//! planes of 8). Accumulation is in `f32` whatever the element type.
 
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
+use super::client::{CubeFloat, CubeNf4, DeviceNf4};
 use super::dequantize::{absmax_args, block_absmax};
-use super::device::{CudaFloat, CudaNf4, DeviceNf4};
-use super::error::{CudaError, CudaResult};
+use super::error::{CubeError, CubeResult};
 
-/// Lanes per row (the warp size of NVIDIA GPUs).
-const LANES: u32 = 32;
 /// Rows per cube.
 const ROWS_PER_CUBE: u32 = 8;
 
@@ -76,10 +76,10 @@ fn nf4_gemv_kernel<F: Float>(
     }
 }
 
-impl CudaNf4 {
+impl<R: Runtime> CubeNf4<R> {
     /// `y = W x` for a device weight `W` `[rows, cols]` (`cols` a multiple of 8) and a device
     /// vector `x` of `cols` elements of `F`; returns `y` (`rows` elements of `F`) on the device.
-    pub fn gemv<F: CudaFloat>(&self, w: &DeviceNf4, x: &Handle) -> CudaResult<Handle> {
+    pub fn gemv<F: CubeFloat>(&self, w: &DeviceNf4, x: &Handle) -> CubeResult<Handle> {
         let (rows, cols) = gemv_shape(w)?;
         let y = self.client.empty(rows * std::mem::size_of::<F>());
         if rows == 0 {
@@ -90,10 +90,10 @@ impl CudaNf4 {
         // SAFETY: array lengths are those of the buffers; rows are bounds-checked and every
         // index of a row stays below `cols` (`cols % 8 == 0`, checked above).
         unsafe {
-            nf4_gemv_kernel::launch_unchecked::<F, cubecl::cuda::CudaRuntime>(
+            nf4_gemv_kernel::launch_unchecked::<F, R>(
                 &self.client,
                 CubeCount::Static(cubes, 1, 1),
-                CubeDim::new_2d(LANES, ROWS_PER_CUBE),
+                CubeDim::new_2d(self.plane_size(), ROWS_PER_CUBE),
                 ArrayArg::from_raw_parts(w.packed.clone(), w.words),
                 ArrayArg::from_raw_parts(absmax, if dq { 1 } else { w.blocks }),
                 ArrayArg::from_raw_parts(codes, if dq { w.blocks.div_ceil(4) } else { 1 }),
@@ -120,11 +120,11 @@ impl CudaNf4 {
         Ok(y)
     }
 
-    /// [`CudaNf4::gemv`] from and to host memory.
-    pub fn gemv_host<F: CudaFloat>(&self, w: &DeviceNf4, x: &[F]) -> CudaResult<Vec<F>> {
+    /// [`CubeNf4::gemv`] from and to host memory.
+    pub fn gemv_host<F: CubeFloat>(&self, w: &DeviceNf4, x: &[F]) -> CubeResult<Vec<F>> {
         let (rows, cols) = gemv_shape(w)?;
         if x.len() != cols {
-            return Err(CudaError::Shape {
+            return Err(CubeError::Shape {
                 tensor: "x".to_string(),
                 reason: format!(
                     "{} elements for a weight of shape [{rows}, {cols}]",
@@ -139,14 +139,14 @@ impl CudaNf4 {
 }
 
 /// `[rows, cols]` of a weight the GEMV takes.
-fn gemv_shape(w: &DeviceNf4) -> CudaResult<(usize, usize)> {
+fn gemv_shape(w: &DeviceNf4) -> CubeResult<(usize, usize)> {
     match *w.shape() {
         [rows, cols] if cols % 8 == 0 => Ok((rows, cols)),
-        [_, cols] => Err(CudaError::Shape {
+        [_, cols] => Err(CubeError::Shape {
             tensor: "weight".to_string(),
             reason: format!("the GEMV needs in_features divisible by 8, got {cols}"),
         }),
-        ref other => Err(CudaError::Shape {
+        ref other => Err(CubeError::Shape {
             tensor: "weight".to_string(),
             reason: format!("expected a 2-D shape [out, in], got {other:?}"),
         }),
@@ -155,9 +155,8 @@ fn gemv_shape(w: &DeviceNf4) -> CudaResult<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use half::bf16;
 
-    use super::super::test_support::{client, values};
+    use super::super::test_support::{client, values, Half};
     use crate::{Blocksize, QuantConfig, QuantState};
 
     /// CPU oracle: the reference dequantization, then `W x` in f64.
@@ -175,8 +174,8 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_gemv_matches_cpu_reference() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn gemv_matches_cpu_reference() {
         let gpu = client();
         for (rows, cols) in [(37, 64), (256, 4096), (300, 1024 + 64)] {
             for dq in [false, true] {
@@ -191,10 +190,10 @@ mod tests {
                 let want = reference(&state, &x);
                 let dense = state.dequantize_reference().unwrap();
                 let got: Vec<f32> = gpu.gemv_host(&w, &x).unwrap();
-                let got16: Vec<bf16> = gpu
+                let got16: Vec<Half> = gpu
                     .gemv_host(
                         &w,
-                        &x.iter().map(|v| bf16::from_f32(*v)).collect::<Vec<_>>(),
+                        &x.iter().map(|v| Half::from_f32(*v)).collect::<Vec<_>>(),
                     )
                     .unwrap();
                 for r in 0..rows {
@@ -209,10 +208,10 @@ mod tests {
                         got[r],
                         want[r]
                     );
-                    // bf16 x and y: x rounding (2^-9 relative) plus output rounding.
+                    // Half x and y: x rounding (2^-9 relative) plus output rounding.
                     assert!(
                         close(got16[r].to_f32() as f64, want[r], scale, 1e-2),
-                        "bf16 [{rows},{cols}] dq={dq} row {r}: gpu {} cpu {}",
+                        "Half [{rows},{cols}] dq={dq} row {r}: gpu {} cpu {}",
                         got16[r],
                         want[r]
                     );
@@ -222,8 +221,8 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs a CUDA device"]
-    fn cuda_gemv_rejects_bad_shapes() {
+    #[cfg_attr(not(feature = "wgpu"), ignore = "needs a GPU, or --features wgpu")]
+    fn gemv_rejects_bad_shapes() {
         let gpu = client();
         let state =
             QuantState::quantize(&values(64 * 12, 1), &[64, 12], QuantConfig::default()).unwrap();

@@ -47,14 +47,14 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors, View};
 use serde_json::Value;
 
-use crate::double_quant::DoubleQuant;
 use crate::error::{Error, Result};
-use crate::nf4::{
+use crate::quant::cpu::fast::{dequantize_nf4_into, quantize_nf4};
+use crate::quant::double_quant::DoubleQuant;
+use crate::quant::dtype::{FloatDtype, QuantFloat};
+use crate::quant::nf4::{
     check_nf4_lengths, dequantize_nf4_reference, quantize_nf4_reference, Blocksize, Nf4Blocks,
     NF4_CODE,
 };
-use crate::quant::dtype::{FloatDtype, QuantFloat};
-use crate::quant::fast::{dequantize_nf4_into, quantize_nf4};
 
 /// Suffix of the packed-JSON tensor for NF4.
 pub const QUANT_STATE_SUFFIX: &str = ".quant_state.bitsandbytes__nf4";
@@ -659,7 +659,7 @@ pub fn quantized_weight_names(st: &SafeTensors<'_>) -> Vec<String> {
 /// integral values, `NaN` / `Infinity` / `-Infinity` for non-finite values.
 ///
 /// ```
-/// use qlora_core::python_float_repr;
+/// use qlora_core::quant::python_float_repr;
 /// assert_eq!(python_float_repr(1.6796875), "1.6796875");
 /// assert_eq!(python_float_repr(2.0), "2.0");
 /// assert_eq!(python_float_repr(1e-5), "1e-05");
@@ -711,12 +711,12 @@ pub fn python_float_repr(x: f64) -> String {
 /// A header whose offsets do not fit a tensor's dtype and shape names that tensor.
 ///
 /// ```
-/// assert!(qlora_core::parse_safetensors(b"\x08\x00", "x.safetensors").is_err());
+/// assert!(qlora_core::quant::parse_safetensors(b"\x08\x00", "x.safetensors").is_err());
 /// let header = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}"#;
 /// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
 /// bytes.extend(header);
 /// bytes.extend([0u8; 8]);
-/// let err = qlora_core::parse_safetensors(&bytes, "x.safetensors").unwrap_err();
+/// let err = qlora_core::quant::parse_safetensors(&bytes, "x.safetensors").unwrap_err();
 /// assert!(err.to_string().starts_with("x.safetensors: tensor `w`"), "{err}");
 /// ```
 pub fn parse_safetensors<'a>(bytes: &'a [u8], context: &str) -> Result<SafeTensors<'a>> {
