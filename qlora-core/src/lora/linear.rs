@@ -140,16 +140,20 @@ impl<B: Backend> LoraAdapter<B> {
         self.lora_a.dims()[0]
     }
 
-    /// `scaling · B(A(dropout(x)))`.
+    /// `scaling · B(A(dropout(x)))`, computed in `x`'s dtype: when the model computes in a
+    /// lower precision than the adapter is stored in (bf16 activations, f32 `A`/`B`), `A` and
+    /// `B` are cast for the product and their gradients flow back to the f32 master weights,
+    /// as under PyTorch's autocast.
     ///
     /// # Shapes
     ///
     /// - x: `[..., in]`
     /// - output: `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
         let x = self.dropout.forward(x);
-        let h = linear(x, self.lora_a.val().transpose(), None);
-        linear(h, self.lora_b.val().transpose(), None).mul_scalar(self.scaling)
+        let h = linear(x, self.lora_a.val().cast(dtype).transpose(), None);
+        linear(h, self.lora_b.val().cast(dtype).transpose(), None).mul_scalar(self.scaling)
     }
 
     /// `scaling · B·A`, `[out, in]`, detached.
@@ -478,6 +482,36 @@ mod tests {
 
     fn det(len: usize, k: f32) -> Vec<f32> {
         (0..len).map(|i| ((i as f32) * k).sin()).collect()
+    }
+
+    /// A lower-or-higher-precision model (here f64 activations and base, the closest dtype
+    /// burn-ndarray has to bf16's role) trains f32 adapter weights: the product is taken in
+    /// the input's dtype and the gradients reach A and B in f32, equal to the all-f32 ones.
+    #[test]
+    fn adapter_computes_in_the_input_dtype_and_trains_f32_weights() {
+        use burn::tensor::FloatDType;
+        type AB = TestAutodiffBackend;
+        let (a, b) = (det(3 * 8, 0.37), det(6 * 3, 0.91));
+        let run = |dtype: FloatDType| {
+            let w = tensor::<AB, 2>(det(6 * 8, 0.13), [6, 8]).cast(dtype);
+            let layer = LoraLinear::dense(w, None)
+                .with_lora_weights(tensor(a.clone(), [3, 8]), tensor(b.clone(), [6, 3]), 2.0, 0.0)
+                .unwrap();
+            let x = tensor::<AB, 2>(det(4 * 8, 0.53), [4, 8]).cast(dtype);
+            let y = layer.forward(x);
+            assert_eq!(FloatDType::from(y.dtype()), dtype);
+            let grads = y.sum().backward();
+            let adapter = layer.lora.as_ref().unwrap();
+            let ga = adapter.lora_a.grad(&grads).unwrap();
+            let gb = adapter.lora_b.grad(&grads).unwrap();
+            assert_eq!(FloatDType::from(ga.dtype()), FloatDType::F32);
+            (ga.into_data(), gb.into_data())
+        };
+        let (ga32, gb32) = run(FloatDType::F32);
+        let (ga64, gb64) = run(FloatDType::F64);
+        let tol = Tolerance::absolute(1e-5).set_relative(1e-5);
+        ga64.assert_approx_eq::<f32>(&ga32, tol);
+        gb64.assert_approx_eq::<f32>(&gb32, tol);
     }
 
     #[test]

@@ -61,6 +61,14 @@ struct Args {
     /// Tokens per sequence in the --train measurement (batch 2).
     #[arg(long, default_value_t = 256)]
     train_seq_len: usize,
+    /// The --train model: a preset of a public checkpoint's shape (llama3-8b, llama2-13b,
+    /// llama3.2-1b; random weights), instead of the 95 M-parameter bench model.
+    #[arg(long, value_name = "PRESET", requires = "train")]
+    train_preset: Option<String>,
+    /// The --train configurations to measure, comma-separated `dense|nf4:gc|nogc` (default:
+    /// all four).
+    #[arg(long, value_name = "BASE:GC,..", value_delimiter = ',', requires = "train")]
+    train_configs: Option<Vec<String>>,
     /// Timed --train steps per configuration (after one warm-up step; the median is reported).
     #[arg(long, default_value_t = 3)]
     train_steps: usize,
@@ -237,7 +245,7 @@ fn run(args: Args) -> Result<()> {
     let device = Device::parse(&args.device)?;
     if let Some(which) = &args.train_child {
         let which = train::Which::parse(which)?;
-        let m = train::measure(which, device, args.train_seq_len, args.train_steps)?;
+        let m = train::measure(which, device, &args)?;
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -288,11 +296,18 @@ fn run(args: Args) -> Result<()> {
     print!("{}", render(&rows, &hf, &args));
     if args.train {
         let mut table = Vec::new();
-        for which in train::Which::ALL {
+        let configs = match &args.train_configs {
+            Some(list) => list
+                .iter()
+                .map(|w| train::Which::parse(w))
+                .collect::<Result<Vec<_>>>()?,
+            None => train::Which::ALL.to_vec(),
+        };
+        for which in configs {
             eprintln!("bench-report: training step, {}", which.label());
             table.push((which, train::in_child(which, &args)?));
         }
-        print!("\n{}", train::render(&table, &args));
+        print!("\n{}", train::render(&table, &args)?);
     }
     Ok(())
 }

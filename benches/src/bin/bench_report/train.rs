@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
 use burn_autodiff::Autodiff;
-use llama_model::{Llama, LlamaConfig, RandomInit};
+use llama_model::{Llama, LlamaConfig, ModelPreset, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
 use qlora_core::{
     train::CheckpointedAutodiff, train::CheckpointingBackend, LoraConfig, OptimizerKind,
@@ -91,11 +91,18 @@ pub struct TrainMeasured {
     step_s: f64,
     model_rss: Option<u64>,
     peak_rss: Option<u64>,
+    /// Bytes the GPU's memory pools hold after the steps (CUDA only).
+    device_bytes: Option<u64>,
     loss: f64,
 }
 
-/// The model: hidden 1024, 8 layers, MLP 2816, GQA 16/4 heads, vocabulary 32000.
-fn model_config() -> LlamaConfig {
+/// The model: `--train-preset`'s shape, or the bench model (hidden 1024, 8 layers, MLP 2816,
+/// GQA 16/4 heads, vocabulary 32000).
+fn model_config(preset: Option<&str>) -> Result<LlamaConfig> {
+    if let Some(name) = preset {
+        let preset: ModelPreset = name.parse()?;
+        return Ok(LlamaConfig::preset(preset)?);
+    }
     let mut c = LlamaConfig::tiny(32000);
     c.hidden_size = 1024;
     c.intermediate_size = 2816;
@@ -104,7 +111,7 @@ fn model_config() -> LlamaConfig {
     c.num_key_value_heads = 4;
     c.head_dim = 64;
     c.max_position_embeddings = 4096;
-    c
+    Ok(c)
 }
 
 /// Runs `which` in a child process of this binary and reads its JSON line.
@@ -114,6 +121,12 @@ pub fn in_child(which: Which, args: &Args) -> Result<TrainMeasured> {
         .args(["--device", &args.device, "--train-child", &which.arg()])
         .args(["--train-seq-len", &args.train_seq_len.to_string()])
         .args(["--train-steps", &args.train_steps.to_string()])
+        .args(["--train"])
+        .args(
+            args.train_preset
+                .iter()
+                .flat_map(|p| ["--train-preset".to_string(), p.clone()]),
+        )
         .output()
         .context("bench-report: starting the training child process")?;
     if !out.status.success() {
@@ -132,80 +145,81 @@ pub fn in_child(which: Which, args: &Args) -> Result<TrainMeasured> {
         step_s: num("step_s").context("child JSON: step_s")?,
         model_rss: num("model_rss").map(|b| b as u64),
         peak_rss: num("peak_rss").map(|b| b as u64),
+        device_bytes: num("device_bytes").map(|b| b as u64),
         loss: num("loss").context("child JSON: loss")?,
     })
 }
 
 /// Measures `which` in this process: builds the model, resets the peak-RSS mark, runs one
 /// warm-up and `steps` timed steps.
-pub fn measure(
-    which: Which,
-    device: Device,
-    seq_len: usize,
-    steps: usize,
-) -> Result<serde_json::Value> {
+pub fn measure(which: Which, device: Device, args: &Args) -> Result<serde_json::Value> {
+    let config = model_config(args.train_preset.as_deref())?;
+    let (seq_len, steps) = (args.train_seq_len, args.train_steps);
+    let run = Run {
+        which,
+        config: &config,
+        seq_len,
+        steps,
+    };
     let m = match (device, which.gc) {
-        (Device::Cpu, false) => measure_on::<Autodiff<burn_ndarray::NdArray<f32>>>(
-            which,
-            &Default::default(),
-            seq_len,
-            steps,
-        )?,
-        (Device::Cpu, true) => measure_on::<CheckpointedAutodiff<burn_ndarray::NdArray<f32>>>(
-            which,
-            &Default::default(),
-            seq_len,
-            steps,
-        )?,
-        (Device::Cuda(index), gc) => measure_cuda(which, gc, index, seq_len, steps)?,
+        (Device::Cpu, false) => {
+            measure_on::<Autodiff<burn_ndarray::NdArray<f32>>>(&run, &Default::default())?
+        }
+        (Device::Cpu, true) => {
+            measure_on::<CheckpointedAutodiff<burn_ndarray::NdArray<f32>>>(&run, &Default::default())?
+        }
+        (Device::Cuda(index), gc) => measure_cuda(&run, gc, index)?,
     };
     Ok(serde_json::json!({
         "tokens_per_s": m.tokens_per_s,
         "step_s": m.step_s,
         "model_rss": m.model_rss,
         "peak_rss": m.peak_rss,
+        "device_bytes": m.device_bytes,
         "loss": m.loss,
     }))
 }
 
-#[cfg(feature = "cuda")]
-fn measure_cuda(
+/// What one child measures.
+struct Run<'a> {
     which: Which,
-    gc: bool,
-    index: usize,
+    config: &'a LlamaConfig,
     seq_len: usize,
     steps: usize,
-) -> Result<TrainMeasured> {
+}
+
+#[cfg(feature = "cuda")]
+fn measure_cuda(run: &Run<'_>, gc: bool, index: usize) -> Result<TrainMeasured> {
     type C = burn_cuda::Cuda<f32, i32>;
     let dev = burn_cuda::CudaDevice::new(index);
-    if gc {
-        measure_on::<CheckpointedAutodiff<C>>(which, &dev, seq_len, steps)
+    let mut m = if gc {
+        measure_on::<CheckpointedAutodiff<C>>(run, &dev)?
     } else {
-        measure_on::<Autodiff<C>>(which, &dev, seq_len, steps)
-    }
+        measure_on::<Autodiff<C>>(run, &dev)?
+    };
+    m.device_bytes = qlora_core::quant::cube::cuda_client(index)?
+        .reserved_bytes()
+        .ok();
+    Ok(m)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn measure_cuda(_: Which, _: bool, _: usize, _: usize, _: usize) -> Result<TrainMeasured> {
+fn measure_cuda(_: &Run<'_>, _: bool, _: usize) -> Result<TrainMeasured> {
     bail!("--device cuda: built without the cuda feature; rebuild with --features cuda")
 }
 
-fn measure_on<AB>(
-    which: Which,
-    dev: &AB::Device,
-    seq_len: usize,
-    steps: usize,
-) -> Result<TrainMeasured>
+fn measure_on<AB>(run: &Run<'_>, dev: &AB::Device) -> Result<TrainMeasured>
 where
     AB: CheckpointingBackend,
     Llama<AB>: CausalLm<AB> + AutodiffModule<AB>,
 {
-    let config = model_config();
+    let (which, config, seq_len, steps) = (run.which, run.config, run.seq_len, run.steps);
+    let vocab = config.vocab_size as u32;
     let init = RandomInit { std: 0.02, seed: 1 };
     let model = if which.nf4 {
-        Llama::<AB>::random_quantized(&config, &init, QuantConfig::default(), dev)?
+        Llama::<AB>::random_quantized(config, &init, QuantConfig::default(), dev)?
     } else {
-        Llama::<AB>::random(&config, &init, dev)?
+        Llama::<AB>::random(config, &init, dev)?
     };
     let lora = LoraConfig::new(16, 32.0).with_targets(TargetModule::ALL.to_vec());
     let model = model.with_lora(&lora, 7)?;
@@ -222,7 +236,7 @@ where
     let data: Vec<Example> = (0..BATCH as u32)
         .map(|k| Example {
             input_ids: (0..seq_len as u32)
-                .map(|i| (i * 7919 + k * 104_729) % 32000)
+                .map(|i| (i * 7919 + k * 104_729) % vocab)
                 .collect(),
             labels: None,
         })
@@ -247,6 +261,7 @@ where
         step_s,
         model_rss,
         peak_rss: if reset { peak_rss() } else { None },
+        device_bytes: None,
         loss,
     })
 }
@@ -260,8 +275,8 @@ fn current_rss() -> Option<u64> {
 }
 
 /// The training table.
-pub fn render(rows: &[(Which, TrainMeasured)], args: &Args) -> String {
-    let params = model_config();
+pub fn render(rows: &[(Which, TrainMeasured)], args: &Args) -> Result<String> {
+    let params = model_config(args.train_preset.as_deref())?;
     let mut s = format!(
         "QLoRA training step, --device {}: hidden {}, {} layers, MLP {}, vocabulary {}, LoRA r16 \
          on all seven projections, AdamW, batch {BATCH} x {} tokens; each row in its own \
@@ -275,20 +290,21 @@ pub fn render(rows: &[(Which, TrainMeasured)], args: &Args) -> String {
         args.train_steps,
     );
     s.push_str(
-        "| base, checkpointing | tokens/s | step | RSS after model build | peak RSS while training | loss |\n\
-         | --- | --- | --- | --- | --- | --- |\n",
+        "| base, checkpointing | tokens/s | step | RSS after model build | peak RSS while training | GPU pools after | loss |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let mem = |b: Option<u64>| b.map_or("-".to_string(), |b| gib(b as f64));
     for (which, m) in rows {
         s.push_str(&format!(
-            "| {} | {:.1} | {:.2} s | {} | {} | {:.4} |\n",
+            "| {} | {:.1} | {:.2} s | {} | {} | {} | {:.4} |\n",
             which.label(),
             m.tokens_per_s,
             m.step_s,
             mem(m.model_rss),
             mem(m.peak_rss),
+            mem(m.device_bytes),
             m.loss,
         ));
     }
-    s
+    Ok(s)
 }
