@@ -178,6 +178,37 @@ fn prompt_ids_equal_transformers_with_the_real_tokenizers() {
     assert!(checked >= 240, "{checked} id lists compared");
 }
 
+/// Ids with the committed tiny tokenizer (special tokens `<s>`, `</s>`, `<pad>`): every
+/// family's prompt ids are checked without any download.
+#[test]
+fn prompt_ids_equal_transformers_with_the_committed_tiny_tokenizer() {
+    let fx = Fixture::load();
+    let mut special = SpecialTokens::new();
+    for (k, v) in fx.json["tiny_special_tokens"].as_object().unwrap() {
+        special = special.with(k, v.as_str().unwrap());
+    }
+    let tiny = LlamaTokenizer::from_file(root().join("tools/fixtures/llama/tiny_tokenizer.json"))
+        .unwrap()
+        .with_special_tokens(special);
+    let mut checked = 0;
+    for fam in fx.families() {
+        let name = fam["name"].as_str().unwrap();
+        let tok = tiny.clone().with_template(fx.template(name));
+        for case in fx.cases().iter().filter(|c| c["family"] == name) {
+            let got = tok.encode_chat(&fx.messages(case), &fx.options(case));
+            match case["tiny_ids"].as_array() {
+                Some(want) => {
+                    let want: Vec<u32> = want.iter().map(|v| v.as_u64().unwrap() as u32).collect();
+                    assert_eq!(got.unwrap(), want, "{}", label(case));
+                    checked += 1;
+                }
+                None => assert!(got.is_err(), "{}", label(case)),
+            }
+        }
+    }
+    assert!(checked >= 240, "{checked}");
+}
+
 #[test]
 fn end_of_turn_is_found_by_rendering() {
     let fx = Fixture::load();

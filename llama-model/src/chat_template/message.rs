@@ -55,7 +55,7 @@ impl ChatMessage {
 ///
 /// # Errors
 ///
-/// An unreadable file, invalid JSON, or a message whose field is missing or wrong, named by
+/// An unreadable file, invalid JSON, an empty list, or a message whose field is missing or wrong, named by
 /// its index and field: ``messages.json: message 2: field `role`: unknown variant `tool` ``.
 ///
 /// # Example
@@ -79,6 +79,12 @@ pub fn read_messages(path: &Path) -> Result<Vec<ChatMessage>> {
             path: path.to_path_buf(),
             source,
         })?;
+    if items.is_empty() {
+        return Err(LlamaError::InvalidArgument(format!(
+            "{}: the conversation is empty (no messages)",
+            path.display()
+        )));
+    }
     items
         .into_iter()
         .enumerate()
