@@ -8,7 +8,8 @@
 //! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]).
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
 //! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
-//! - [`tokenizer`]: [`LlamaTokenizer`]; [`chat_template`]: the checkpoint's own Jinja
+//! - [`tokenizer`]: [`LlamaTokenizer`] ([`tokenizer_class`]: what transformers 5 changes in a
+//!   `tokenizer.json` on load); [`chat_template`]: the checkpoint's own Jinja
 //!   [`ChatTemplate`], rendered as transformers does; [`generation_config`]: its stop ids.
 //! - [`peft`]: PEFT adapter directories ([`load_adapter`], [`save_adapter`]); [`merge`]:
 //!   [`Llama::merge_lora`] / [`merge_adapter`] fold adapters into a full-precision model.

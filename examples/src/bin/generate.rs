@@ -181,9 +181,7 @@ fn prompt_ids(
             let path = tokenizer_path(args).unwrap_or_default();
             let tok = chat_template::apply(tok, &args.chat_template, &path)?;
             let options = RenderOptions::generation_prompt(!args.no_generation_prompt);
-            let ids = tok
-                .encode_chat(&messages, &options)
-                .with_context(|| format!("{flag}"))?;
+            let ids = tok.encode_chat(&messages, &options).context(flag)?;
             (ids, Some(tok))
         }
         None => (

@@ -115,7 +115,11 @@ pub fn strftime(format: &str, unix: i64) -> Result<String, String> {
                 n.to_string()
             }
         };
-        let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+        let hour12 = if t.hour.is_multiple_of(12) {
+            12
+        } else {
+            t.hour % 12
+        };
         let piece = match spec {
             'd' => num(t.day.into(), 2),
             'e' => format!("{:>2}", t.day),
