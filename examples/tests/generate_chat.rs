@@ -212,33 +212,40 @@ fn a_checkpoint_without_a_template_needs_an_explicit_choice() {
             "llama2, llama3 or PATH.jinja",
         ],
     );
-    // The explicit choices work: a built-in template, or a .jinja file.
-    let line = ok_line(&generate(&[
-        "--model",
-        d,
-        "--chat",
-        "--prompt",
-        "hi",
-        "--chat-template",
-        "llama2",
-        "--max-new-tokens",
-        "0",
-    ]));
-    assert!(!ids(&line["prompt_ids"]).is_empty());
+    // The explicit choices work: a built-in template (Meta's Llama-2-chat text, so
+    // transformers' ids for that family), or a .jinja file.
+    let exp = expected();
+    let prompt = exp["conversations"]["user"][0]["content"].as_str().unwrap();
     let file = dir.path().join("mine.jinja");
     write(&file, "{% for m in messages %}{{ m.content }}{% endfor %}");
-    let line = ok_line(&generate(&[
-        "--model",
-        d,
-        "--chat",
-        "--prompt",
-        "hi",
-        "--chat-template",
-        file.to_str().unwrap(),
-        "--max-new-tokens",
-        "0",
-    ]));
-    assert!(!ids(&line["prompt_ids"]).is_empty());
+    let tiny = llama_model::LlamaTokenizer::from_file(fixtures().join("llama/tiny_tokenizer.json"))
+        .unwrap();
+    let plain: Vec<u64> = tiny
+        .encode(prompt, false)
+        .unwrap()
+        .into_iter()
+        .map(u64::from)
+        .collect();
+    for (choice, want) in [
+        (
+            "llama2",
+            ids(&case(&exp, "llama2-chat", "user", true)["tiny_ids"]),
+        ),
+        (file.to_str().unwrap(), plain),
+    ] {
+        let line = ok_line(&generate(&[
+            "--model",
+            d,
+            "--chat",
+            "--prompt",
+            prompt,
+            "--chat-template",
+            choice,
+            "--max-new-tokens",
+            "0",
+        ]));
+        assert_eq!(ids(&line["prompt_ids"]), want, "{choice}");
+    }
 }
 
 #[test]
