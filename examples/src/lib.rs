@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod aligned_alloc;
+pub mod chat_template;
 pub mod demo;
 pub mod device;
 pub mod evaluate;

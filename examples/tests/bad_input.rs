@@ -1623,8 +1623,30 @@ fn demo_bad_flags() {
         model.as_os_str(),
         OsStr::new("--tokenizer"),
         tok.as_os_str(),
+        OsStr::new("--chat-template"),
+        OsStr::new("llama2"),
         OsStr::new("--out"),
         file.join("out").as_os_str(),
     ]);
     assert_clean_failure("demo", &o, &["file"]);
+    // A tokenizer without a chat template and no explicit choice: one message, nothing written.
+    let out = d.path().join("no-template");
+    let o = demo(&[
+        OsStr::new("--quick"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--tokenizer"),
+        tok.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    assert_clean_failure(
+        "demo",
+        &o,
+        &[
+            "tiny_tokenizer.json has no chat template",
+            "--chat-template",
+        ],
+    );
+    assert!(!out.exists());
 }

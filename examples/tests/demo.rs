@@ -264,6 +264,8 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         "base-model/config.json",
         "base-model/model.safetensors",
         "base-model/tokenizer.json",
+        "base-model/tokenizer_config.json",
+        "base-model/chat_template.jinja",
         "data/modality.test.jsonl",
     ] {
         assert!(p.join(f).is_file(), "missing {f}");

@@ -11,14 +11,15 @@ use std::time::Instant;
 use burn_ndarray::NdArray;
 use llama_model::{
     load_adapter, load_pretrained, save_pretrained, train_bpe, BpeTrainingConfig, Llama,
-    LlamaConfig, LoadOptions, RandomInit,
+    LlamaConfig, LlamaTokenizer, LoadOptions, RandomInit,
 };
 use ro_tasks::{generate_cases, write_jsonl, SynthConfig, TaskKind};
 use serde_json::Value;
 
 type B = NdArray<f32>;
 
-/// A model directory (config.json, model.safetensors, tokenizer.json) and task data.
+/// A model directory (config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+/// chat_template.jinja: a Llama-3-style checkpoint) and task data.
 struct Fixture {
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -61,7 +62,7 @@ fn fixture() -> Fixture {
     let model = Llama::<B>::random(&cfg, &init, &Default::default()).unwrap();
     let dir = root.join("model");
     save_pretrained(&model, &dir).unwrap();
-    tok.inner().save(dir.join("tokenizer.json"), false).unwrap();
+    tok.save(&dir).unwrap();
     let train = root.join("train.jsonl");
     let eval = root.join("val.jsonl");
     write_jsonl(&train, &examples[..4]).unwrap();
@@ -596,4 +597,88 @@ fn bad_input_fails_with_one_message_naming_file_line_and_field() {
     assert!(e.contains("not finite") && e.contains("step "), "{e}");
     assert!(out.join("checkpoint-00000001/trainer_state.json").is_file());
     assert!(!out.join("adapter_model.safetensors").exists());
+}
+
+/// The prompt masked from the loss is the checkpoint's own template (chat_template.jinja);
+/// without one, `--chat-template auto` (the default) stops before training, naming the two
+/// places looked at, and an explicit `--chat-template llama3` or `.jinja` file trains.
+#[test]
+fn the_chat_template_is_the_checkpoints_own_or_an_explicit_choice() {
+    let f = fixture();
+    let tok = LlamaTokenizer::from_file(f.model.join("tokenizer.json")).unwrap();
+    assert_eq!(
+        tok.template().unwrap().source(),
+        llama_model::ChatTemplate::llama3().source()
+    );
+    assert!(tok
+        .template()
+        .unwrap()
+        .origin()
+        .ends_with("chat_template.jinja"));
+    // A template file that writes another format changes the ids the run trains on: the
+    // masked prompt must be that template's rendering.
+    let example = ro_tasks::read_examples(&f.train, TaskKind::Modality)
+        .unwrap()
+        .remove(0);
+    let custom = f.root.join("custom.jinja");
+    std::fs::write(
+        &custom,
+        "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{% endif %}",
+    )
+    .unwrap();
+    let custom_tok = tok
+        .clone()
+        .with_template(llama_model::ChatTemplate::from_file(&custom).unwrap());
+    let data = ro_examples::finetune::data::read_task_data(
+        &f.train,
+        TaskKind::Modality,
+        &custom_tok,
+        &ro_examples::finetune::PromptFormat::Chat,
+    )
+    .unwrap();
+    let messages: Vec<llama_model::ChatMessage> = example
+        .prompt(TaskKind::Modality)
+        .messages()
+        .into_iter()
+        .map(|m| llama_model::ChatMessage::new(role(m.role), m.content))
+        .collect();
+    let prompt = custom_tok.apply_chat_template(&messages, true).unwrap();
+    let labels = data.examples[0].labels();
+    let masked = labels.iter().take_while(|&&l| l == -100).count();
+    assert_eq!(&data.examples[0].input_ids[..masked], &prompt[..masked]);
+    assert!(masked > 0 && masked <= prompt.len());
+
+    // No template beside the tokenizer: auto refuses, naming the files.
+    std::fs::remove_file(f.model.join("chat_template.jinja")).unwrap();
+    let out = f.root.join("run");
+    let o = finetune(&base_args(&f, &out));
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("--chat-template auto")
+            && e.contains("chat_template.jinja")
+            && e.contains("tokenizer_config.json"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // The explicit choices train.
+    for choice in ["llama3", custom.to_str().unwrap()] {
+        let out = f.root.join(format!("run-{}", choice.len()));
+        let mut args = base_args(&f, &out);
+        args.extend(["--chat-template", choice, "--steps", "1"]);
+        let o = finetune(&args);
+        assert!(
+            o.status.success(),
+            "{choice}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+fn role(r: ro_tasks::Role) -> llama_model::Role {
+    match r {
+        ro_tasks::Role::System => llama_model::Role::System,
+        ro_tasks::Role::User => llama_model::Role::User,
+        ro_tasks::Role::Assistant => llama_model::Role::Assistant,
+    }
 }

@@ -104,6 +104,15 @@ pub enum LlamaError {
     /// An argument is invalid (empty batch, wrong mask shape, bad sampling parameter...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A chat template does not compile, cannot render a conversation, or refuses it
+    /// (its `raise_exception`), or no template was chosen.
+    #[error("{origin}: {reason}")]
+    ChatTemplate {
+        /// Where the template came from: a file and field, or "built-in ...".
+        origin: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The `tokenizers` crate reported an error.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

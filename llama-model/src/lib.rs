@@ -8,7 +8,9 @@
 //! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]).
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
 //! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
-//! - [`tokenizer`]: [`LlamaTokenizer`] and [`ChatTemplate`]s.
+//! - [`tokenizer`]: [`LlamaTokenizer`] ([`tokenizer_class`]: what transformers 5 changes in a
+//!   `tokenizer.json` on load); [`chat_template`]: the checkpoint's own Jinja
+//!   [`ChatTemplate`], rendered as transformers does; [`generation_config`]: its stop ids.
 //! - [`peft`]: PEFT adapter directories ([`load_adapter`], [`save_adapter`]); [`merge`]:
 //!   [`Llama::merge_lora`] / [`merge_adapter`] fold adapters into a full-precision model.
 //! - [`init`]: [`RandomInit`] for models trained from scratch; [`preset`]: [`ModelPreset`]
@@ -18,9 +20,11 @@
 
 pub mod attention;
 pub mod block;
+pub mod chat_template;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod generation_config;
 pub mod hf;
 pub mod init;
 pub mod kv_cache;
@@ -32,11 +36,16 @@ pub mod peft;
 pub mod preset;
 pub mod rope;
 pub mod tokenizer;
+pub mod tokenizer_class;
 pub mod tokenizer_train;
 
+pub use chat_template::{
+    read_messages, ChatMessage, ChatTemplate, RenderOptions, Role, SpecialTokens,
+};
 pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
 pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
+pub use generation_config::HfGenerationConfig;
 pub use hf::checkpoint::Checkpoint;
 pub use hf::load::{load_checkpoint, load_pretrained, LoadOptions};
 pub use hf::save::{
@@ -51,7 +60,7 @@ pub use model::{Llama, LlamaInput, TrainMode, WeightSource};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
-pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, Role};
+pub use tokenizer::LlamaTokenizer;
 pub use tokenizer_train::{
     train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS, LLAMA3_SPLIT_PATTERN,
 };

@@ -1,177 +1,31 @@
-//! Tokenizer (the `tokenizers` crate on a `tokenizer.json`) and chat templates.
+//! [`LlamaTokenizer`]: the `tokenizers` crate on a `tokenizer.json`, with the special tokens
+//! and the chat template of the directory it was loaded from.
 //!
-//! The Llama-2 and Llama-3 templates render the same text as the official Jinja templates
-//! (Llama-2: `meta-llama/Llama-2-7b-chat-hf`; Llama-3: `meta-llama/Meta-Llama-3-8B-Instruct`),
-//! which is then encoded without adding special tokens, exactly as transformers'
-//! `apply_chat_template(..., tokenize=True)` does: the BOS comes from the template, once.
+//! Chat prompts are rendered with the [`ChatTemplate`] and encoded without adding special
+//! tokens, exactly as transformers' `apply_chat_template(..., tokenize=True)` does: the BOS
+//! comes from the template, once.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::chat_template::special::read_json_object;
+use crate::chat_template::{
+    ChatMessage, ChatTemplate, RenderOptions, SpecialTokens, CHAT_TEMPLATE_FILE,
+    TOKENIZER_CONFIG_FILE,
+};
 use crate::error::{LlamaError, Result};
+use crate::tokenizer_class;
 
-/// Who speaks in a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The system prompt.
-    System,
-    /// The user.
-    User,
-    /// The model.
-    Assistant,
-}
-
-impl Role {
-    /// The role name as chat templates write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// Speaker.
-    pub role: Role,
-    /// Text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message.
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self {
-            role,
-            content: content.into(),
-        }
-    }
-}
-
-/// A simple template for custom tokenizers: each message is its role's pattern with
-/// `{content}` replaced; the conversation starts with `bos` and, with a generation prompt,
-/// ends with `generation_prompt`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomTemplate {
-    /// Text at the start (e.g. `"<s>"`, or empty).
-    pub bos: String,
-    /// Pattern of a system message.
-    pub system: String,
-    /// Pattern of a user message.
-    pub user: String,
-    /// Pattern of an assistant message.
-    pub assistant: String,
-    /// Text that opens the model's turn.
-    pub generation_prompt: String,
-}
-
-/// The chat format of a model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatTemplate {
-    /// `<s>[INST] <<SYS>>\n…\n<</SYS>>\n\n… [/INST] … </s>` (roles must alternate).
-    Llama2,
-    /// `<|begin_of_text|><|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`.
-    Llama3,
-    /// A [`CustomTemplate`].
-    Custom(CustomTemplate),
-}
-
-impl ChatTemplate {
-    /// Renders the conversation as text.
-    ///
-    /// # Example
-    /// ```
-    /// use llama_model::{ChatMessage, ChatTemplate, Role};
-    /// let text = ChatTemplate::Llama3
-    ///     .render(&[ChatMessage::new(Role::User, " Hi ")], true)
-    ///     .unwrap();
-    /// assert_eq!(
-    ///     text,
-    ///     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-    /// );
-    /// ```
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        match self {
-            ChatTemplate::Llama3 => {
-                let mut out = String::from("<|begin_of_text|>");
-                for m in messages {
-                    out.push_str("<|start_header_id|>");
-                    out.push_str(m.role.as_str());
-                    out.push_str("<|end_header_id|>\n\n");
-                    out.push_str(m.content.trim());
-                    out.push_str("<|eot_id|>");
-                }
-                if add_generation_prompt {
-                    out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
-                }
-                Ok(out)
-            }
-            ChatTemplate::Llama2 => render_llama2(messages),
-            ChatTemplate::Custom(t) => {
-                let mut out = t.bos.clone();
-                for m in messages {
-                    let pattern = match m.role {
-                        Role::System => &t.system,
-                        Role::User => &t.user,
-                        Role::Assistant => &t.assistant,
-                    };
-                    out.push_str(&pattern.replace("{content}", &m.content));
-                }
-                if add_generation_prompt {
-                    out.push_str(&t.generation_prompt);
-                }
-                Ok(out)
-            }
-        }
-    }
-}
-
-/// The official Llama-2 chat template (it has no generation prompt: the text already ends
-/// with `[/INST]`).
-fn render_llama2(messages: &[ChatMessage]) -> Result<String> {
-    let (system, rest) = match messages.first() {
-        Some(m) if m.role == Role::System => (Some(m.content.as_str()), &messages[1..]),
-        _ => (None, messages),
-    };
-    let mut out = String::new();
-    for (i, m) in rest.iter().enumerate() {
-        if (m.role == Role::User) != (i % 2 == 0) {
-            return Err(LlamaError::InvalidArgument(
-                "Conversation roles must alternate user/assistant/user/assistant/...".into(),
-            ));
-        }
-        let content = match (i, system) {
-            (0, Some(sys)) => format!("<<SYS>>\n{sys}\n<</SYS>>\n\n{}", m.content),
-            _ => m.content.clone(),
-        };
-        match m.role {
-            Role::User => {
-                out.push_str("<s>[INST] ");
-                out.push_str(content.trim());
-                out.push_str(" [/INST]");
-            }
-            Role::Assistant => {
-                out.push(' ');
-                out.push_str(content.trim());
-                out.push_str(" </s>");
-            }
-            Role::System => {
-                return Err(LlamaError::InvalidArgument(
-                    "a system message is only allowed first".into(),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A `tokenizer.json` tokenizer with a chat template.
+/// A `tokenizer.json` tokenizer with its named special tokens and, when it has one, its chat
+/// template.
 #[derive(Debug, Clone)]
 pub struct LlamaTokenizer {
-    inner: tokenizers::Tokenizer,
-    template: ChatTemplate,
+    /// Shared: a real vocabulary is megabytes, and a tokenizer is cloned to change its template.
+    inner: Arc<tokenizers::Tokenizer>,
+    special: SpecialTokens,
+    template: Option<ChatTemplate>,
+    /// Where the tokenizer was read from (named in the "no template" error).
+    origin: String,
 }
 
 fn tok_err(e: impl std::fmt::Display) -> LlamaError {
@@ -179,35 +33,65 @@ fn tok_err(e: impl std::fmt::Display) -> LlamaError {
 }
 
 impl LlamaTokenizer {
-    /// Loads a `tokenizer.json`; the template is guessed from the vocabulary
-    /// (`<|start_header_id|>` → Llama-3, else Llama-2). Use [`LlamaTokenizer::with_template`]
-    /// to choose another.
+    /// Loads a `tokenizer.json` with the special tokens (`tokenizer_config.json`,
+    /// `special_tokens_map.json`) and the chat template (`chat_template.jinja` or
+    /// `tokenizer_config.json`'s `chat_template`) of its directory, as transformers'
+    /// `AutoTokenizer.from_pretrained(dir)` does (including transformers 5's rebuilt
+    /// pre-tokenizer of `LlamaTokenizer` checkpoints, see [`crate::tokenizer_class`]). A directory without a template gives a
+    /// tokenizer without one ([`LlamaTokenizer::template`] is `None`): choose one explicitly
+    /// with [`LlamaTokenizer::with_template`].
+    ///
+    /// # Errors
+    ///
+    /// An unreadable tokenizer file, or a config or template file that is malformed or does
+    /// not compile (naming the file and field).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let inner = tokenizers::Tokenizer::from_file(path)
+        let mut inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| LlamaError::Tokenizer(format!("{}: {e}", path.display())))?;
-        Ok(Self::from_tokenizer(inner))
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        if let Some(config) = read_json_object(&dir.join(TOKENIZER_CONFIG_FILE))? {
+            tokenizer_class::as_transformers_loads(&mut inner, &config)?;
+        }
+        Ok(Self {
+            inner: Arc::new(inner),
+            special: SpecialTokens::from_dir(dir)?,
+            template: ChatTemplate::from_dir(dir)?,
+            origin: path.display().to_string(),
+        })
     }
 
-    /// Wraps an in-memory tokenizer (e.g. one trained with the `tokenizers` crate).
+    /// Wraps an in-memory tokenizer (e.g. one trained with the `tokenizers` crate), without
+    /// special tokens or a template.
     pub fn from_tokenizer(inner: tokenizers::Tokenizer) -> Self {
-        let template = if inner.token_to_id("<|start_header_id|>").is_some() {
-            ChatTemplate::Llama3
-        } else {
-            ChatTemplate::Llama2
-        };
-        Self { inner, template }
+        Self {
+            inner: Arc::new(inner),
+            special: SpecialTokens::new(),
+            template: None,
+            origin: "in-memory tokenizer".into(),
+        }
     }
 
     /// Replaces the chat template.
     pub fn with_template(mut self, template: ChatTemplate) -> Self {
-        self.template = template;
+        self.template = Some(template);
         self
     }
 
-    /// The chat template.
-    pub fn template(&self) -> &ChatTemplate {
-        &self.template
+    /// Replaces the named special tokens.
+    pub fn with_special_tokens(mut self, special: SpecialTokens) -> Self {
+        self.special = special;
+        self
+    }
+
+    /// The chat template, if the tokenizer has one.
+    pub fn template(&self) -> Option<&ChatTemplate> {
+        self.template.as_ref()
+    }
+
+    /// The named special tokens (`bos_token`, `eos_token`, ...) of the tokenizer's config.
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
     }
 
     /// The wrapped `tokenizers` tokenizer.
@@ -236,81 +120,128 @@ impl LlamaTokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The id of a named special token, e.g. `special_token_id("eos_token")`.
+    pub fn special_token_id(&self, name: &str) -> Option<u32> {
+        self.special_tokens_with_defaults()
+            .get(name)
+            .and_then(|t| self.token_to_id(t))
+    }
+
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
 
+    /// The template, or the error a user sees when the tokenizer has none.
+    fn require_template(&self) -> Result<&ChatTemplate> {
+        self.template
+            .as_ref()
+            .ok_or_else(|| LlamaError::ChatTemplate {
+                origin: self.origin.clone(),
+                reason: format!(
+                "no chat template: neither {CHAT_TEMPLATE_FILE} nor a `chat_template` field in \
+                 {TOKENIZER_CONFIG_FILE} beside it; choose one explicitly (the built-in llama2 or \
+                 llama3 template, or a .jinja file)"
+            ),
+            })
+    }
+
+    /// Special tokens of the config, then the template's defaults for unset names.
+    fn special_tokens_with_defaults(&self) -> SpecialTokens {
+        match &self.template {
+            Some(t) => t.special_tokens_for(&self.special),
+            None => self.special.clone(),
+        }
+    }
+
+    /// Renders a conversation with the chat template, as transformers'
+    /// `apply_chat_template(messages, tokenize=False, **options)`.
+    ///
+    /// # Errors
+    ///
+    /// No template ([`LlamaError::ChatTemplate`] saying so), or the template's errors.
+    pub fn render_chat(&self, messages: &[ChatMessage], options: &RenderOptions) -> Result<String> {
+        self.require_template()?
+            .render(messages, &self.special, options)
+    }
+
     /// Renders and encodes a conversation as transformers'
-    /// `apply_chat_template(messages, add_generation_prompt=..., tokenize=True)`.
+    /// `apply_chat_template(messages, tokenize=True, **options)`: the rendered text is encoded
+    /// with `add_special_tokens=False`.
+    ///
+    /// # Errors
+    ///
+    /// As [`LlamaTokenizer::render_chat`], or an encoding failure.
+    pub fn encode_chat(
+        &self,
+        messages: &[ChatMessage],
+        options: &RenderOptions,
+    ) -> Result<Vec<u32>> {
+        let text = self.render_chat(messages, options)?;
+        self.encode(&text, false)
+    }
+
+    /// [`LlamaTokenizer::encode_chat`] with only `add_generation_prompt` set.
     pub fn apply_chat_template(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<Vec<u32>> {
-        let text = self.template.render(messages, add_generation_prompt)?;
-        self.encode(&text, false)
+        self.encode_chat(
+            messages,
+            &RenderOptions::generation_prompt(add_generation_prompt),
+        )
     }
 
-    /// The ids that end a model turn under this template: `<|eot_id|>` and
-    /// `<|end_of_text|>` for Llama-3, `</s>` for Llama-2 (those present in the vocabulary).
+    /// The id of the token the chat template ends the model's turn with (`<|eot_id|>`,
+    /// `<|im_end|>`, `</s>`), when there is a template and it writes one.
+    pub fn end_of_turn_id(&self) -> Option<u32> {
+        let template = self.template.as_ref()?;
+        let added = self.inner.get_added_tokens_decoder();
+        let contents: Vec<&str> = added.values().map(|t| t.content.as_str()).collect();
+        let token = template.end_of_turn(&self.special, &contents)?;
+        self.token_to_id(token)
+    }
+
+    /// The ids that end generation of a chat answer: the template's end-of-turn token first,
+    /// then the tokenizer's `eos_token` (each once, those in the vocabulary).
     pub fn stop_ids(&self) -> Vec<u32> {
-        ["<|eot_id|>", "<|end_of_text|>", "</s>"]
-            .iter()
-            .filter_map(|t| self.inner.token_to_id(t))
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn llama2_renders_system_inside_first_turn() {
-        let text = ChatTemplate::Llama2
-            .render(
-                &[
-                    ChatMessage::new(Role::System, "Be brief."),
-                    ChatMessage::new(Role::User, " Q1 "),
-                    ChatMessage::new(Role::Assistant, "A1"),
-                    ChatMessage::new(Role::User, "Q2"),
-                ],
-                true,
-            )
-            .unwrap();
-        assert_eq!(
-            text,
-            "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n Q1 [/INST] A1 </s><s>[INST] Q2 [/INST]"
-        );
+        let mut ids: Vec<u32> = self.end_of_turn_id().into_iter().collect();
+        if let Some(eos) = self.special_token_id("eos_token") {
+            if !ids.contains(&eos) {
+                ids.push(eos);
+            }
+        }
+        ids
     }
 
-    #[test]
-    fn llama2_rejects_non_alternating_roles() {
-        let e = ChatTemplate::Llama2
-            .render(
-                &[
-                    ChatMessage::new(Role::User, "a"),
-                    ChatMessage::new(Role::User, "b"),
-                ],
-                true,
-            )
-            .unwrap_err();
-        assert!(e.to_string().contains("alternate"));
-    }
-
-    #[test]
-    fn custom_template_fills_patterns() {
-        let t = ChatTemplate::Custom(CustomTemplate {
-            bos: "<s>".into(),
-            system: "<|system|>{content}<|end|>".into(),
-            user: "<|user|>{content}<|end|>".into(),
-            assistant: "<|assistant|>{content}<|end|>".into(),
-            generation_prompt: "<|assistant|>".into(),
-        });
-        let text = t
-            .render(&[ChatMessage::new(Role::User, "dose?")], true)
-            .unwrap();
-        assert_eq!(text, "<s><|user|>dose?<|end|><|assistant|>");
+    /// Writes `tokenizer.json`, `tokenizer_config.json` (the special tokens) and, when the
+    /// tokenizer has a template, `chat_template.jinja` into `dir`, the files transformers 5's
+    /// `save_pretrained` writes, so that [`LlamaTokenizer::from_file`] and
+    /// `AutoTokenizer.from_pretrained` read them back. Each file is written atomically.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be written, or a tokenizer that does not serialize.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let write = |name: &str, bytes: &[u8]| {
+            qlora_core::write_atomic(&dir.join(name), bytes).map_err(|e| {
+                LlamaError::InvalidArgument(format!("writing {}: {e}", dir.join(name).display()))
+            })
+        };
+        let json = self.inner.to_string(false).map_err(tok_err)?;
+        write("tokenizer.json", json.as_bytes())?;
+        let mut config = serde_json::Map::new();
+        for (name, token) in self.special_tokens_with_defaults().iter() {
+            config.insert(name.to_string(), token.into());
+        }
+        config.insert("tokenizer_class".into(), "PreTrainedTokenizerFast".into());
+        config.insert("clean_up_tokenization_spaces".into(), false.into());
+        let config = serde_json::to_string_pretty(&config).map_err(tok_err)?;
+        write(TOKENIZER_CONFIG_FILE, config.as_bytes())?;
+        if let Some(t) = &self.template {
+            write(CHAT_TEMPLATE_FILE, t.source().as_bytes())?;
+        }
+        Ok(())
     }
 }

@@ -5,8 +5,10 @@
 //! split regex, [`LLAMA3_SPLIT_PATTERN`], then byte-level mapping: every string encodes, nothing
 //! is unknown), `<|begin_of_text|>` prepended by the post-processor
 //! when special tokens are requested, and the chat special tokens `<|start_header_id|>`,
-//! `<|end_header_id|>` and `<|eot_id|>`, so [`LlamaTokenizer::from_tokenizer`] picks the
-//! Llama-3 [`ChatTemplate`](crate::ChatTemplate).
+//! `<|end_header_id|>` and `<|eot_id|>`. It carries Meta's Llama-3-instruct chat template
+//! ([`ChatTemplate::llama3`](crate::ChatTemplate::llama3)) and Llama-3's named special tokens,
+//! and [`LlamaTokenizer::save`] writes them beside it (`tokenizer_config.json`,
+//! `chat_template.jinja`) as a real checkpoint has them.
 
 use std::collections::HashSet;
 
@@ -20,6 +22,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::SplitDelimiterBehavior;
 use tokenizers::{AddedToken, Tokenizer};
 
+use crate::chat_template::{ChatTemplate, SpecialTokens};
 use crate::error::{LlamaError, Result};
 use crate::tokenizer::LlamaTokenizer;
 
@@ -115,7 +118,7 @@ fn tok_err(e: impl std::fmt::Display) -> LlamaError {
 /// use llama_model::{train_bpe, BpeTrainingConfig, ChatTemplate};
 /// let corpus = ["Total dose 60 Gy in 30 fractions.", "Proton therapy for chordoma."];
 /// let tok = train_bpe(corpus.iter(), &BpeTrainingConfig::with_vocab_size(300)).unwrap();
-/// assert_eq!(tok.template(), &ChatTemplate::Llama3);
+/// assert_eq!(tok.template(), Some(&ChatTemplate::llama3()));
 /// let ids = tok.encode("60 Gy", true).unwrap();
 /// assert_eq!(ids[0], tok.token_to_id("<|begin_of_text|>").unwrap());
 /// assert_eq!(tok.decode(&ids, true).unwrap(), "60 Gy");
@@ -169,13 +172,19 @@ where
         .build()
         .map_err(tok_err)?;
     tokenizer.with_post_processor(Some(post));
-    Ok(LlamaTokenizer::from_tokenizer(tokenizer))
+    let special = SpecialTokens::new()
+        .with("bos_token", bos)
+        .with("eos_token", END_OF_TEXT)
+        .with("pad_token", PAD);
+    Ok(LlamaTokenizer::from_tokenizer(tokenizer)
+        .with_special_tokens(special)
+        .with_template(ChatTemplate::llama3()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::{ChatMessage, Role};
+    use crate::chat_template::{ChatMessage, Role};
 
     fn corpus() -> Vec<String> {
         (0..200)

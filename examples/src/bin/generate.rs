@@ -1,7 +1,8 @@
-//! `generate`: run a LLaMA checkpoint (Hugging Face directory) on one prompt and print one
-//! JSON line `{"prompt_ids":[..],"token_ids":[..new..],"text":".."}`.
+//! `generate`: run a LLaMA checkpoint (Hugging Face directory) on one prompt or conversation
+//! and print one JSON line `{"prompt_ids":[..],"token_ids":[..new..],"text":".."}`.
 //!
-//! Tokens per second (prefill and decode) go to stderr.
+//! Chat prompts (`--chat`, `--messages`) are rendered with the checkpoint's own Jinja chat
+//! template (or the one `--chat-template` names). Tokens per second go to stderr.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,11 +13,12 @@ use burn::tensor::{Int, Tensor, TensorData};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
-    generate, load_adapter, load_pretrained, save_tensors_f32, ChatMessage, GenerationConfig,
-    Llama, LlamaConfig, LlamaInput, LlamaTokenizer, LoadOptions, ModelPreset, RandomInit, Role,
-    Sampling,
+    generate, load_adapter, load_pretrained, read_messages, save_tensors_f32, ChatMessage,
+    GenerationConfig, HfGenerationConfig, Llama, LlamaConfig, LlamaInput, LlamaTokenizer,
+    LoadOptions, ModelPreset, RandomInit, RenderOptions, Role, Sampling,
 };
 use qlora_core::QuantConfig;
+use ro_examples::chat_template::{self, ChatTemplateArg};
 use ro_examples::device::{DeviceChoice, OnBackend};
 use ro_examples::finetune::base::name_adapter_file;
 
@@ -48,18 +50,37 @@ struct Args {
     /// Prompt text (encoded with the tokenizer, BOS added by its post-processor).
     #[arg(
         long,
-        conflicts_with = "token_ids",
-        required_unless_present = "token_ids"
+        conflicts_with_all = ["token_ids", "messages"],
+        required_unless_present_any = ["token_ids", "messages"]
     )]
     prompt: Option<String>,
     /// Prompt as comma-separated token ids, e.g. 1,2,3 (used as given, nothing added).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "messages")]
     token_ids: Option<Vec<u32>>,
-    /// Wrap --prompt as a user message in the tokenizer's chat template (Llama-2 or
-    /// Llama-3, detected from the vocabulary) with the generation prompt.
+    /// A whole conversation: a JSON file holding a list of {"role", "content"} messages
+    /// (roles system, user, assistant), rendered with the chat template and the generation
+    /// prompt, as transformers' apply_chat_template(messages, add_generation_prompt=True).
+    #[arg(long, value_name = "FILE.json")]
+    messages: Option<PathBuf>,
+    /// Wrap --prompt as one user message in the chat template, with the generation prompt.
     #[arg(long, requires = "prompt")]
     chat: bool,
-    /// Maximum number of new tokens.
+    /// Render --messages / --chat without the generation prompt (the header that opens the
+    /// model's turn), e.g. to let the model continue an open conversation as it likes.
+    #[arg(long)]
+    no_generation_prompt: bool,
+    /// Chat template of --chat / --messages: auto (the checkpoint's own: chat_template.jinja
+    /// or tokenizer_config.json's chat_template beside the tokenizer; an error when it has
+    /// none), llama2 or llama3 (the built-in Llama-2-chat / Llama-3-instruct templates), or a
+    /// path to a .jinja file.
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|llama2|llama3|FILE.jinja"
+    )]
+    chat_template: ChatTemplateArg,
+    /// Maximum number of new tokens; 0 prints the prompt ids only (the model is not loaded
+    /// unless --dump-logits asks for its logits).
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
     /// Greedy decoding (the default when no --temperature is given).
@@ -103,11 +124,18 @@ fn main() {
     }
 }
 
+/// The tokenizer file: --tokenizer, else MODEL/tokenizer.json.
+fn tokenizer_path(args: &Args) -> Option<PathBuf> {
+    match (&args.tokenizer, &args.model) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(model)) => Some(model.join("tokenizer.json")),
+        (None, None) => None,
+    }
+}
+
 fn load_tokenizer(args: &Args) -> Result<Option<LlamaTokenizer>> {
-    let path = match (&args.tokenizer, &args.model) {
-        (Some(p), _) => p.clone(),
-        (None, Some(model)) => model.join("tokenizer.json"),
-        (None, None) => return Ok(None),
+    let Some(path) = tokenizer_path(args) else {
+        return Ok(None);
     };
     if path.exists() {
         Ok(Some(LlamaTokenizer::from_file(&path).with_context(
@@ -120,28 +148,68 @@ fn load_tokenizer(args: &Args) -> Result<Option<LlamaTokenizer>> {
     }
 }
 
-fn prompt_ids(args: &Args, tok: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
+/// The prompt as ids, and the tokenizer with the chat template when the prompt is a chat.
+fn prompt_ids(
+    args: &Args,
+    tok: Option<LlamaTokenizer>,
+) -> Result<(Vec<u32>, Option<LlamaTokenizer>)> {
     if let Some(ids) = &args.token_ids {
         if ids.is_empty() {
             bail!("--token-ids: empty list");
         }
-        return Ok(ids.clone());
+        return Ok((ids.clone(), tok));
     }
-    let text = args.prompt.as_deref().unwrap_or_default();
+    let flag = if args.messages.is_some() {
+        "--messages"
+    } else {
+        "--prompt"
+    };
     let tok = tok.with_context(|| match &args.model {
         Some(model) => format!(
-            "--prompt needs a tokenizer: pass --tokenizer FILE or put tokenizer.json in {}",
+            "{flag} needs a tokenizer: pass --tokenizer FILE or put tokenizer.json in {}",
             model.display()
         ),
-        None => "--prompt needs a tokenizer: pass --tokenizer FILE (or use --token-ids)".into(),
+        None => format!("{flag} needs a tokenizer: pass --tokenizer FILE (or use --token-ids)"),
     })?;
-    let ids = if args.chat {
-        tok.apply_chat_template(&[ChatMessage::new(Role::User, text)], true)?
-    } else {
-        tok.encode(text, true)?
+    let messages = match (&args.messages, &args.prompt) {
+        (Some(path), _) => Some(read_messages(path).context("--messages")?),
+        (None, Some(text)) if args.chat => Some(vec![ChatMessage::new(Role::User, text.clone())]),
+        _ => None,
+    };
+    let (ids, tok) = match messages {
+        Some(messages) => {
+            let path = tokenizer_path(args).unwrap_or_default();
+            let tok = chat_template::apply(tok, &args.chat_template, &path)?;
+            let options = RenderOptions::generation_prompt(!args.no_generation_prompt);
+            let ids = tok.encode_chat(&messages, &options).context(flag)?;
+            (ids, Some(tok))
+        }
+        None => (
+            tok.encode(args.prompt.as_deref().unwrap_or_default(), true)?,
+            Some(tok),
+        ),
     };
     if ids.is_empty() {
-        bail!("--prompt: encodes to zero tokens");
+        bail!("{flag}: encodes to zero tokens");
+    }
+    Ok((ids, tok))
+}
+
+/// Where generation stops: `generation_config.json`'s `eos_token_id` (else config.json's,
+/// as transformers falls back), plus the chat template's end-of-turn token for chat prompts.
+fn stop_ids(args: &Args, config: &LlamaConfig, chat: Option<&LlamaTokenizer>) -> Result<Vec<u32>> {
+    let from_file = match &args.model {
+        Some(dir) => HfGenerationConfig::from_dir(dir)?,
+        None => None,
+    };
+    let mut ids = match from_file {
+        Some(g) if g.eos_token_id.is_some() => g.eos_token_ids(),
+        _ => config.eos_token_ids.clone(),
+    };
+    if let Some(eot) = chat.and_then(LlamaTokenizer::end_of_turn_id) {
+        if !ids.contains(&eot) {
+            ids.push(eot);
+        }
     }
     Ok(ids)
 }
@@ -170,6 +238,19 @@ fn dump_logits<B: Backend>(model: &Llama<B>, ids: &[u32], path: &Path) -> Result
 }
 
 fn run(args: Args) -> Result<()> {
+    let chat = args.chat || args.messages.is_some();
+    if !chat && args.no_generation_prompt {
+        bail!("--no-generation-prompt: only with --chat or --messages");
+    }
+    if !chat && args.chat_template != ChatTemplateArg::Auto {
+        bail!(
+            "--chat-template {}: only with --chat or --messages",
+            args.chat_template
+        );
+    }
+    if args.chat_template == ChatTemplateArg::None {
+        bail!("--chat-template none: generate renders --chat/--messages with a template; pass --prompt without --chat for a plain prompt");
+    }
     let device = args.device.unwrap_or_else(DeviceChoice::auto);
     log::info!("device: {device}");
     device.run(Generate(args))
@@ -249,19 +330,17 @@ fn generate_on<B: Backend>(args: Args, device: &B::Device) -> Result<()> {
         },
         _ => Sampling::Greedy,
     };
-    let tok = load_tokenizer(&args)?;
-    let ids = prompt_ids(&args, tok.as_ref())?;
+    let (ids, tok) = prompt_ids(&args, load_tokenizer(&args)?)?;
+    if args.max_new_tokens == 0 && args.dump_logits.is_none() {
+        // Nothing to generate: the prompt ids, without loading the weights.
+        print_line(&ids, &[], "");
+        return Ok(());
+    }
 
     let model = load_model::<B>(&args, device)?;
 
-    let mut stop_ids = model.config().eos_token_ids.clone();
-    if let Some(t) = &tok {
-        for id in t.stop_ids() {
-            if !stop_ids.contains(&id) {
-                stop_ids.push(id);
-            }
-        }
-    }
+    let chat = args.chat || args.messages.is_some();
+    let stop_ids = stop_ids(&args, model.config(), tok.as_ref().filter(|_| chat))?;
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
         sampling,
@@ -306,11 +385,16 @@ fn generate_on<B: Backend>(args: Args, device: &B::Device) -> Result<()> {
         Some(t) => t.decode(&new, true)?,
         None => String::new(),
     };
+    print_line(&ids, &new, &text);
+    Ok(())
+}
+
+/// The one JSON output line.
+fn print_line(prompt_ids: &[u32], token_ids: &[u32], text: &str) {
     let line = serde_json::json!({
-        "prompt_ids": ids,
-        "token_ids": new,
+        "prompt_ids": prompt_ids,
+        "token_ids": token_ids,
         "text": text,
     });
     println!("{line}");
-    Ok(())
 }

@@ -15,13 +15,14 @@ use ro_examples::finetune::base::name_adapter_file;
 
 type Backend = NdArray<f32>;
 
-/// Files of the model directory copied to the output when present (tokenizer and generation
-/// settings), so the merged directory is usable on its own.
-const COPIED_FILES: [&str; 5] = [
+/// Files of the model directory copied to the output when present (tokenizer, chat template
+/// and generation settings), so the merged directory is usable on its own.
+const COPIED_FILES: [&str; 6] = [
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "tokenizer.model",
+    "chat_template.jinja",
     "generation_config.json",
 ];
 

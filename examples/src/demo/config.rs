@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 use serde::{Serialize, Serializer};
 
+use crate::chat_template::ChatTemplateArg;
 use crate::device::DeviceChoice;
 
 /// End-to-end QLoRA demo on synthetic radiation-oncology data, with no downloads.
@@ -60,6 +61,12 @@ pub struct DemoArgs {
     /// tokenizer.json of the --model checkpoint.
     #[arg(long, requires = "model")]
     pub tokenizer: Option<PathBuf>,
+    /// Chat template of the --model checkpoint: auto (its own: chat_template.jinja or
+    /// tokenizer_config.json's chat_template beside --tokenizer; an error when it has none),
+    /// llama2 or llama3 (the built-in templates), or a path to a .jinja file. The model
+    /// trained from scratch always uses its own (Llama-3-style) template.
+    #[arg(long, requires = "model", value_name = "auto|llama2|llama3|FILE.jinja")]
+    pub chat_template: Option<ChatTemplateArg>,
     /// Test cases evaluated per task (at most the test split) [default: 24, or 8 with --quick].
     #[arg(long)]
     pub eval_cases: Option<usize>,
@@ -202,6 +209,13 @@ impl ModelSize {
     }
 }
 
+fn as_display<S: Serializer, T: std::fmt::Display>(
+    v: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
 /// Where the base model comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -223,6 +237,9 @@ pub enum BaseModel {
         model: PathBuf,
         /// Its tokenizer.json.
         tokenizer: PathBuf,
+        /// `--chat-template` (auto, llama2, llama3 or a .jinja path).
+        #[serde(serialize_with = "as_display")]
+        chat_template: ChatTemplateArg,
     },
 }
 
@@ -305,6 +322,12 @@ impl RunConfig {
             (Some(model), Some(tokenizer)) => BaseModel::Pretrained {
                 model: model.clone(),
                 tokenizer: tokenizer.clone(),
+                chat_template: match args.chat_template.clone().unwrap_or(ChatTemplateArg::Auto) {
+                    ChatTemplateArg::None => {
+                        bail!("--chat-template none: the demo prompts with a chat template")
+                    }
+                    t => t,
+                },
             },
             (None, None) => {
                 let pretrain_steps = args.pretrain_steps.unwrap_or(recipe.pretrain_steps);
@@ -480,7 +503,8 @@ mod tests {
             c.base,
             BaseModel::Pretrained {
                 model: "m".into(),
-                tokenizer: "t.json".into()
+                tokenizer: "t.json".into(),
+                chat_template: ChatTemplateArg::Auto,
             }
         );
     }

@@ -35,7 +35,6 @@ pub use report::{write_report, ReportFiles};
 pub use summary::{DemoSummary, RunStats};
 
 use crate::device::OnBackend;
-use crate::evaluate::json::write_atomically;
 use config::{BaseModel, ModelShape};
 use data::DemoData;
 use evaluation::EvalTask;
@@ -316,15 +315,19 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
             let dense: Llama<B> = trained.model.valid();
             save_pretrained(&dense, &base_dir)
                 .map_err(|e| anyhow!("saving {}: {e}", base_dir.display()))?;
-            let json = tok
-                .inner()
-                .to_string(false)
-                .map_err(|e| anyhow!("serializing the tokenizer: {e}"))?;
-            write_atomically(&base_dir.join("tokenizer.json"), json.as_bytes())?;
+            // tokenizer.json, tokenizer_config.json and chat_template.jinja, as a real
+            // checkpoint has them; stages 5-6 read them back from there like any checkpoint.
+            tok.save(&base_dir)
+                .map_err(|e| anyhow!("saving the tokenizer in {}: {e}", base_dir.display()))?;
+            let saved = base_dir.join("tokenizer.json");
+            let tok = LlamaTokenizer::from_file(&saved)
+                .map_err(|e| anyhow!("{}: {e}", saved.display()))?;
             stages.finish(stage, format!("HF checkpoint {}", base_dir.display()));
             (tok, trained.curves, base_dir.clone())
         }
-        BaseModel::Pretrained { model, tokenizer } => {
+        BaseModel::Pretrained {
+            model, tokenizer, ..
+        } => {
             let stage = stages.start("tokenizer", None);
             let tok = LlamaTokenizer::from_file(tokenizer)
                 .map_err(|e| anyhow!("{}: {e}", tokenizer.display()))?;
@@ -350,6 +353,16 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
             lcfg.vocab_size
         );
     }
+    // The checkpoint's own chat template (or the one --chat-template names), before anything
+    // is written.
+    let tok = match &config.base {
+        BaseModel::Pretrained {
+            tokenizer,
+            chat_template,
+            ..
+        } => crate::chat_template::apply(tok, chat_template, tokenizer)?,
+        BaseModel::Tiny { .. } => tok,
+    };
     create_out()?;
     data.write(&out.join("data"))?;
     let (nf4_bytes, f32_bytes) = nf4_footprint(&quantized);

@@ -180,7 +180,9 @@ pub fn render_markdown(
                 c.batch_size
             );
         }
-        BaseModel::Pretrained { model, tokenizer } => {
+        BaseModel::Pretrained {
+            model, tokenizer, ..
+        } => {
             let _ = writeln!(
                 md,
                 "| base model | `{}` (tokenizer `{}`) |",

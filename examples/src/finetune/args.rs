@@ -73,20 +73,7 @@ impl From<ScheduleArg> for ScheduleKind {
     }
 }
 
-/// How prompts are rendered before tokenization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ChatTemplateArg {
-    /// The tokenizer's own format: Llama-3 when its vocabulary has `<|start_header_id|>`,
-    /// else Llama-2.
-    Auto,
-    /// `<s>[INST] <<SYS>>…<</SYS>> … [/INST] answer </s>`.
-    Llama2,
-    /// `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`.
-    Llama3,
-    /// No chat template: the plain prompt (instruction, input, `Answer:`), BOS from the
-    /// tokenizer, then the answer and the model's EOS.
-    None,
-}
+pub use crate::chat_template::ChatTemplateArg;
 
 /// QLoRA fine-tuning of a LLaMA-2/3 checkpoint on radiation-oncology tasks (or on
 /// pre-tokenized data). Writes a PEFT adapter (adapter_config.json +
@@ -117,8 +104,16 @@ pub struct FinetuneArgs {
     /// tokenizer.json (default: MODEL/tokenizer.json); not needed with --task tokens.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Prompt format for the four tasks.
-    #[arg(long, value_enum, default_value_t = ChatTemplateArg::Auto)]
+    /// Prompt format for the four tasks: auto (the checkpoint's own chat template:
+    /// chat_template.jinja or tokenizer_config.json's chat_template beside the tokenizer; an
+    /// error when it has none), llama2 or llama3 (the built-in Llama-2-chat /
+    /// Llama-3-instruct templates), a path to a .jinja file, or none (no template: the plain
+    /// prompt with an `Answer:` cue, BOS from the tokenizer, the answer and the model's EOS).
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|llama2|llama3|none|FILE.jinja"
+    )]
     pub chat_template: ChatTemplateArg,
 
     /// LoRA rank r.

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use llama_model::{ChatMessage, ChatTemplate, LlamaTokenizer, Role};
+use llama_model::{ChatMessage, LlamaTokenizer, Role};
 use qlora_core::train::{Example, IGNORE_INDEX};
 use ro_tasks::TaskKind;
 use serde_json::Value;
@@ -14,9 +14,10 @@ use serde_json::Value;
 /// How a task example becomes text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptFormat {
-    /// System + user message rendered with a chat template, the answer as the assistant turn
-    /// (which ends with the template's end-of-turn token, `<|eot_id|>` or `</s>`).
-    Chat(ChatTemplate),
+    /// System + user message rendered with the tokenizer's chat template, the answer as the
+    /// assistant turn (which ends with the template's end-of-turn token: `<|eot_id|>`,
+    /// `<|im_end|>`, `</s>`).
+    Chat,
     /// The plain prompt (`Answer:` cue), BOS from the tokenizer, then ` answer` and `eos`.
     Plain {
         /// The end-of-sequence id appended after the answer.
@@ -109,8 +110,7 @@ pub fn encode_example(
 ) -> Result<Example> {
     let prompt = example.prompt(task);
     let (prompt_ids, full) = match format {
-        PromptFormat::Chat(template) => {
-            let tok = tok.clone().with_template(template.clone());
+        PromptFormat::Chat => {
             let p = tok.apply_chat_template(&to_chat(&prompt.messages()), true)?;
             let f = tok.apply_chat_template(
                 &to_chat(&prompt.messages_with_answer(&example.target)),
@@ -328,13 +328,7 @@ mod tests {
             language: ro_tasks::Language::En,
         };
         let eot = tok.token_to_id("<|eot_id|>").unwrap();
-        let e = encode_example(
-            &tok,
-            &PromptFormat::Chat(ChatTemplate::Llama3),
-            TaskKind::Modality,
-            &ex,
-        )
-        .unwrap();
+        let e = encode_example(&tok, &PromptFormat::Chat, TaskKind::Modality, &ex).unwrap();
         let labels = e.labels();
         let first = labels.iter().position(|&l| l != IGNORE_INDEX).unwrap();
         let answer: Vec<u32> = e.input_ids[first..].to_vec();

@@ -28,8 +28,8 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
-    estimate_training_memory, save_adapter, AdapterConfig, ChatTemplate, LlamaConfig,
-    LlamaTokenizer, MemoryEstimate,
+    estimate_training_memory, save_adapter, AdapterConfig, LlamaConfig, LlamaTokenizer,
+    MemoryEstimate,
 };
 use qlora_core::train::{TrainConfig, TrainError, Trainer};
 use qlora_core::{
@@ -144,26 +144,24 @@ fn tokenizer_path(args: &FinetuneArgs) -> PathBuf {
         .unwrap_or_else(|| args.model.join("tokenizer.json"))
 }
 
-/// The prompt format of `--chat-template` for `tok`.
+/// The prompt format of `--chat-template`, and the tokenizer with the template it chose.
 fn prompt_format(
     args: &FinetuneArgs,
-    tok: &LlamaTokenizer,
+    tok: LlamaTokenizer,
+    tokenizer: &Path,
     cfg: &LlamaConfig,
-) -> Result<PromptFormat> {
-    Ok(match args.chat_template {
-        ChatTemplateArg::Auto => PromptFormat::Chat(tok.template().clone()),
-        ChatTemplateArg::Llama2 => PromptFormat::Chat(ChatTemplate::Llama2),
-        ChatTemplateArg::Llama3 => PromptFormat::Chat(ChatTemplate::Llama3),
-        ChatTemplateArg::None => {
-            let eos = cfg
-                .eos_token_ids
-                .first()
-                .copied()
-                .or_else(|| tok.stop_ids().first().copied())
-                .context("--chat-template none: config.json names no eos_token_id and the tokenizer has no </s> or <|end_of_text|>")?;
-            PromptFormat::Plain { eos }
-        }
-    })
+) -> Result<(LlamaTokenizer, PromptFormat)> {
+    if args.chat_template == ChatTemplateArg::None {
+        let eos = cfg
+            .eos_token_ids
+            .first()
+            .copied()
+            .or_else(|| tok.special_token_id("eos_token"))
+            .context("--chat-template none: config.json names no eos_token_id and the tokenizer config no eos_token")?;
+        return Ok((tok, PromptFormat::Plain { eos }));
+    }
+    let tok = crate::chat_template::apply(tok, &args.chat_template, tokenizer)?;
+    Ok((tok, PromptFormat::Chat))
 }
 
 /// Reads and tokenizes one data file for the task of `args`.
@@ -179,7 +177,7 @@ fn load_data(args: &FinetuneArgs, path: &Path, cfg: &LlamaConfig) -> Result<Data
                     tp.display()
                 )
             })?;
-            let format = prompt_format(args, &tok, cfg)?;
+            let (tok, format) = prompt_format(args, tok, &tp, cfg)?;
             data::read_task_data(path, task, &tok, &format)?
         }
     };
