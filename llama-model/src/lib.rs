@@ -1,13 +1,16 @@
 //! # llama-model
 //!
-//! LLaMA-2/3 in burn: Hugging Face `config.json` and safetensors loading (including
-//! pre-quantized bitsandbytes 4-bit checkpoints), tokenizer and chat templates, generation
-//! with a KV cache, and PEFT adapters.
+//! LLaMA-2/3 and Mistral in burn: Hugging Face `config.json` and safetensors loading
+//! (including pre-quantized bitsandbytes 4-bit checkpoints), tokenizer and chat templates,
+//! generation with a KV cache, and PEFT adapters.
 //!
-//! - [`config`]: [`HfLlamaConfig`] (the file) → [`LlamaConfig`] (resolved).
-//! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]).
+//! - [`config`]: [`HfLlamaConfig`] (the file) → [`LlamaConfig`] (resolved); [`arch`]:
+//!   [`ModelType`], what differs between LLaMA and Mistral.
+//! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]), each
+//!   loading itself ([`Load`]) from a prefix-scoped view of a [`WeightSource`] ([`weights`]);
+//!   causal, padding and sliding-window masks as transformers builds them (`mask.rs`).
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
-//! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
+//! - [`kv_cache`]: [`KvCache`], allocated once and written in place; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
 //! - [`tokenizer`]: [`LlamaTokenizer`] and [`ChatTemplate`]s.
 //! - [`peft`]: PEFT adapter directories ([`load_adapter`], [`save_adapter`]); [`merge`]:
 //!   [`Llama::merge_lora`] / [`merge_adapter`] fold adapters into a full-precision model.
@@ -16,6 +19,7 @@
 //! - [`memory`]: [`estimate_training_memory`] of a fine-tuning run, before loading weights.
 #![warn(missing_docs)]
 
+pub mod arch;
 pub mod attention;
 pub mod block;
 pub mod config;
@@ -24,6 +28,7 @@ pub mod generate;
 pub mod hf;
 pub mod init;
 pub mod kv_cache;
+mod mask;
 pub mod memory;
 pub mod merge;
 pub mod mlp;
@@ -33,7 +38,9 @@ pub mod preset;
 pub mod rope;
 pub mod tokenizer;
 pub mod tokenizer_train;
+pub mod weights;
 
+pub use arch::ModelType;
 pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
 pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
@@ -47,7 +54,7 @@ pub use init::RandomInit;
 pub use kv_cache::KvCache;
 pub use memory::{estimate_training_memory, MemoryEstimate, TrainingPlan};
 pub use merge::merge_adapter;
-pub use model::{Llama, LlamaInput, TrainMode, WeightSource};
+pub use model::{Llama, LlamaInput, TrainMode};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
@@ -55,6 +62,7 @@ pub use tokenizer::{ChatMessage, ChatTemplate, CustomTemplate, LlamaTokenizer, R
 pub use tokenizer_train::{
     train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS, LLAMA3_SPLIT_PATTERN,
 };
+pub use weights::{Load, WeightSource, Weights};
 
 /// The CPU backend the unit tests run on.
 #[cfg(test)]
