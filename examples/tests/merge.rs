@@ -131,6 +131,53 @@ fn merged_checkpoint_gives_the_adapted_logits() {
     assert_eq!(cfg["torch_dtype"], "bfloat16");
 }
 
+/// A Mistral base (sliding window 5) with peft's adapter: the merged checkpoint stays a
+/// Mistral one (`model_type`, `architectures`, `sliding_window`) and gives peft's adapted
+/// logits on 12-token rows, past the window.
+#[test]
+fn merged_mistral_keeps_its_architecture_and_gives_peft_logits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixtures().join("mistral/mistral");
+    let adapter = fixtures().join("mistral/peft_r8");
+    let out_dir = tmp.path().join("merged");
+    let out = merge(&[
+        "--model",
+        base.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "mistral");
+    assert_eq!(cfg["architectures"][0], "MistralForCausalLM");
+    assert_eq!(cfg["sliding_window"], 5);
+    assert_eq!(cfg["rope_theta"], 1e6);
+    assert!(cfg.get("attention_bias").is_none());
+
+    let reference = adapter.join("reference.safetensors");
+    let (shape, ids) = tensor(&reference, "input_ids");
+    let ids = i64s(&ids);
+    let want = f32s(&tensor(&reference, "logits").1);
+    let vocab = want.len() / ids.len();
+    for row in 0..shape[0] {
+        let row_ids: Vec<String> = ids[row * shape[1]..(row + 1) * shape[1]]
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let merged = logits(&out_dir, None, &row_ids.join(","), tmp.path());
+        let peft = &want[row * shape[1] * vocab..(row + 1) * shape[1] * vocab];
+        let d = max_abs_diff(&merged, peft);
+        assert!(d < 1e-4, "row {row}: merged vs peft logits differ by {d}");
+    }
+}
+
 fn fails_with(args: &[&str], needle: &str) {
     let out = merge(args);
     assert!(!out.status.success(), "{args:?} succeeded");

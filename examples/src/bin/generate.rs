@@ -1,4 +1,4 @@
-//! `generate`: run a LLaMA checkpoint (Hugging Face directory) on one prompt and print one
+//! `generate`: run a LLaMA or Mistral checkpoint (Hugging Face directory) on one prompt and print one
 //! JSON line `{"prompt_ids":[..],"token_ids":[..new..],"text":".."}`.
 //!
 //! Tokens per second (prefill and decode) go to stderr.
@@ -20,7 +20,7 @@ use qlora_core::QuantConfig;
 use ro_examples::device::{DeviceChoice, OnBackend};
 use ro_examples::finetune::base::name_adapter_file;
 
-/// Generate text with a LLaMA-2/3 checkpoint (config.json + safetensors).
+/// Generate text with a LLaMA-2/3 or Mistral checkpoint (config.json + safetensors).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -33,9 +33,10 @@ struct Args {
     )]
     model: Option<PathBuf>,
     /// Instead of --model: a randomly initialised model (seeded by --seed, std 0.02) with the
-    /// shapes of a public checkpoint (llama3-8b, llama2-13b, llama3.2-1b) or of a config.json
-    /// file, to measure speed and memory without downloading weights. Give the prompt with
-    /// --token-ids (or --prompt with --tokenizer).
+    /// shapes of a public checkpoint (llama3-8b, llama2-13b, llama3.2-1b, llama3.1-8b,
+    /// mistral-7b = Mistral-7B-v0.1 with its 4096-token sliding window, mistral-7b-v0.3) or
+    /// of a config.json file, to measure speed and memory without downloading weights. Give
+    /// the prompt with --token-ids (or --prompt with --tokenizer).
     #[arg(long, value_name = "PRESET|CONFIG.JSON")]
     random_init: Option<String>,
     /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors) applied on top.
