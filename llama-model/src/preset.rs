@@ -200,14 +200,7 @@ impl<B: Backend, S: WeightSource<B>> WeightSource<B> for QuantizingSource<S> {
                     reason: format!("weight data is not f32: {e:?}"),
                 })?;
         let state = QuantState::quantize(&values, &shape, self.config)?;
-        let b = if bias {
-            let data = self
-                .inner
-                .dense(&format!("{prefix}.bias"), &[out_features])?;
-            Some(Tensor::from_data(data, device))
-        } else {
-            None
-        };
+        let b = self.inner.bias(prefix, out_features, bias, device)?;
         let base = Nf4Linear::from_quant_state(state, b)?;
         Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }

@@ -39,15 +39,23 @@ pub trait WeightSource<B: Backend> {
         device: &B::Device,
     ) -> Result<LoraLinear<B>> {
         let w = self.dense(&format!("{prefix}.weight"), &[out_features, in_features])?;
-        let b = if bias {
-            Some(Tensor::from_data(
-                self.dense(&format!("{prefix}.bias"), &[out_features])?,
-                device,
-            ))
-        } else {
-            None
-        };
+        let b = self.bias(prefix, out_features, bias, device)?;
         Ok(LoraLinear::dense(Tensor::from_data(w, device), b))
+    }
+
+    /// The bias `prefix.bias` `[out_features]` of a projection that has one (`bias`).
+    fn bias(
+        &mut self,
+        prefix: &str,
+        out_features: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<Option<Tensor<B, 1>>> {
+        if !bias {
+            return Ok(None);
+        }
+        let data = self.dense(&format!("{prefix}.bias"), &[out_features])?;
+        Ok(Some(Tensor::from_data(data, device)))
     }
 }
 
