@@ -534,6 +534,41 @@ fn generate_config_errors_name_the_field() {
     );
 }
 
+/// Mistral configs: an unknown architecture, a window of 0 or wider than the context, and
+/// biases Mistral does not have are refused naming config.json and the field.
+#[test]
+fn generate_mistral_config_errors_name_the_field() {
+    let cases: [(&str, Value, &[&str]); 5] = [
+        (
+            "model_type",
+            json!("mixtral"),
+            &["mixtral", "llama, mistral"],
+        ),
+        ("sliding_window", json!(0), &["must be positive"]),
+        (
+            "sliding_window",
+            json!(65),
+            &["65", "max_position_embeddings = 64"],
+        ),
+        ("attention_bias", json!(true), &["no bias"]),
+        ("mlp_bias", json!(true), &["no bias"]),
+    ];
+    for (field, value, needles) in cases {
+        let mut all = vec!["config.json", field];
+        all.extend_from_slice(needles);
+        generate_fails(
+            "mistral/mistral",
+            |m| {
+                edit_config(m, |c| {
+                    c.insert(field.into(), value);
+                })
+            },
+            &[],
+            &all,
+        );
+    }
+}
+
 #[test]
 fn generate_checkpoint_errors_name_the_tensor() {
     let st = |m: &Path| m.join("model.safetensors");

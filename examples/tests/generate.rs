@@ -1,4 +1,5 @@
-//! The `generate` binary on the committed tiny checkpoints (tools/fixtures/llama): greedy ids
+//! The `generate` binary on the committed tiny checkpoints (tools/fixtures/llama and, with
+//! sliding windows shorter than the 20 generated tokens, tools/fixtures/mistral): greedy ids
 //! equal transformers', `--dump-logits` equals transformers' logits, bad input fails cleanly.
 
 use std::path::{Path, PathBuf};
@@ -9,8 +10,9 @@ use serde_json::Value;
 mod common;
 use common::{f32s, fixtures, i64s, tensor};
 
-fn fixture(name: &str) -> PathBuf {
-    fixtures().join("llama").join(name)
+/// `tools/fixtures/<path>`, e.g. `llama/llama2`.
+fn fixture(path: &str) -> PathBuf {
+    fixtures().join(path)
 }
 
 fn generate(args: &[&str]) -> std::process::Output {
@@ -22,7 +24,14 @@ fn generate(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn greedy_ids_and_prefill_logits_equal_transformers() {
-    for name in ["llama2", "llama3", "tied"] {
+    for name in [
+        "llama/llama2",
+        "llama/llama3",
+        "llama/tied",
+        "mistral/mistral",
+        "mistral/mistral_hd",
+        "mistral/mistral_bnb4",
+    ] {
         let dir = fixture(name);
         let reference = dir.join("reference.safetensors");
         let prompt = i64s(&tensor(&reference, "greedy_prompt").1);
@@ -64,7 +73,7 @@ fn greedy_ids_and_prefill_logits_equal_transformers() {
         assert!(!got.is_empty());
         assert_eq!(got[..], want[..got.len()], "{name}");
         let eos: Vec<u64> = match name {
-            "llama3" => vec![2, 3],
+            "llama/llama3" => vec![2, 3],
             _ => vec![2],
         };
         if got.len() < want.len() {
@@ -111,7 +120,7 @@ fn greedy_ids_and_prefill_logits_equal_transformers() {
 
 #[test]
 fn bad_input_fails_with_one_clear_message() {
-    let dir = fixture("llama2");
+    let dir = fixture("llama/llama2");
     let out = generate(&["--model", dir.to_str().unwrap(), "--token-ids", "5,99999"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -128,10 +137,19 @@ fn bad_input_fails_with_one_clear_message() {
 
 #[test]
 fn adapter_logits_equal_peft() {
-    let dir = fixture("llama2");
-    let adapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/peft/llama2_r8");
+    for (model, adapter) in [
+        ("llama/llama2", "peft/llama2_r8"),
+        ("mistral/mistral", "mistral/peft_r8"),
+    ] {
+        check_adapter_logits(&fixture(model), &fixture(adapter));
+    }
+}
+
+/// `generate --adapter` prefill logits of the first reference row equal peft's.
+fn check_adapter_logits(dir: &Path, adapter: &Path) {
     let reference = adapter.join("reference.safetensors");
-    let ids: Vec<String> = i64s(&tensor(&reference, "input_ids").1)[..7]
+    let (shape, ids) = tensor(&reference, "input_ids");
+    let ids: Vec<String> = i64s(&ids)[..shape[1]]
         .iter()
         .map(|x| x.to_string())
         .collect();
@@ -162,5 +180,9 @@ fn adapter_logits_equal_peft() {
         .zip(&want)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    assert!(d < 1e-4, "adapted logits differ from peft by {d}");
+    assert!(
+        d < 1e-4,
+        "{}: adapted logits differ from peft by {d}",
+        adapter.display()
+    );
 }

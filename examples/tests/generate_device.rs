@@ -28,8 +28,14 @@ fn json_line(out: &Output) -> Value {
 
 #[test]
 fn random_init_from_a_config_file_is_seeded() {
-    let cfg = config();
-    let cfg = cfg.to_str().unwrap();
+    let mistral = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools/fixtures/mistral/mistral/config.json");
+    for cfg in [config(), mistral] {
+        random_init_is_seeded(cfg.to_str().unwrap());
+    }
+}
+
+fn random_init_is_seeded(cfg: &str) {
     let base = [
         "--random-init",
         cfg,
@@ -101,7 +107,12 @@ fn bad_device_and_preset_names_are_rejected() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("llama3-8b, llama2-13b, llama3.2-1b"), "{err}");
+    assert!(
+        err.contains(
+            "llama3-8b, llama2-13b, llama3.2-1b, llama3.1-8b, mistral-7b, mistral-7b-v0.3"
+        ),
+        "{err}"
+    );
 
     let out = generate(&["--token-ids", "1"]);
     assert!(

@@ -18,6 +18,27 @@ fn merge(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `merge --model base --adapter adapter --output out_dir EXTRA..`, which must succeed;
+/// returns the written config.json.
+fn merge_ok(base: &Path, adapter: &Path, out_dir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "--model",
+        base.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = merge(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap()
+}
+
 /// Prefill logits of `ids` through `generate --dump-logits`.
 fn logits(model: &Path, adapter: Option<&Path>, ids: &str, tmp: &Path) -> Vec<f32> {
     let dump = tmp.join("logits.safetensors");
@@ -60,21 +81,7 @@ fn merged_checkpoint_gives_the_adapted_logits() {
     let base = fixtures().join("llama/llama2");
     let adapter = fixtures().join("peft/llama2_r8");
     let out_dir = tmp.path().join("merged");
-    let out = merge(&[
-        "--model",
-        base.to_str().unwrap(),
-        "--adapter",
-        adapter.to_str().unwrap(),
-        "--output",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg: Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap();
+    let cfg = merge_ok(&base, &adapter, &out_dir, &[]);
     assert!(cfg.get("quantization_config").is_none());
     assert_eq!(cfg["torch_dtype"], "float32");
     assert!(out_dir.join("generation_config.json").is_file());
@@ -85,11 +92,46 @@ fn merged_checkpoint_gives_the_adapted_logits() {
         .collect();
     assert_eq!(names, vec!["merged".to_string()]);
 
-    // peft's merge_and_unload() logits on its reference ids.
+    // peft's merge_and_unload() logits on its reference ids, and the unmerged adapter's.
     let reference = fixtures().join("peft_train/merged/reference.safetensors");
-    let (shape, ids) = tensor(&reference, "input_ids");
+    check_rows(&reference, &out_dir, Some((&base, &adapter)), tmp.path());
+
+    // bf16 output, replacing the directory with --force.
+    let cfg = merge_ok(&base, &adapter, &out_dir, &["--dtype", "bf16", "--force"]);
+    assert_eq!(cfg["torch_dtype"], "bfloat16");
+}
+
+/// A Mistral base (sliding window 5) with peft's adapter: the merged checkpoint stays a
+/// Mistral one (`model_type`, `architectures`, `sliding_window`) and gives peft's adapted
+/// logits on 12-token rows, past the window.
+#[test]
+fn merged_mistral_keeps_its_architecture_and_gives_peft_logits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixtures().join("mistral/mistral");
+    let adapter = fixtures().join("mistral/peft_r8");
+    let out_dir = tmp.path().join("merged");
+    let cfg = merge_ok(&base, &adapter, &out_dir, &[]);
+    assert_eq!(cfg["model_type"], "mistral");
+    assert_eq!(cfg["architectures"][0], "MistralForCausalLM");
+    assert_eq!(cfg["sliding_window"], 5);
+    assert_eq!(cfg["rope_theta"], 1e6);
+    assert!(cfg.get("attention_bias").is_none());
+
+    check_rows(
+        &adapter.join("reference.safetensors"),
+        &out_dir,
+        None,
+        tmp.path(),
+    );
+}
+
+/// For each row of `reference`'s `input_ids`: the prefill logits of the `merged` checkpoint
+/// equal the reference `logits` and, with `adapted = (base, adapter)`, those of `generate
+/// --adapter` on the base, within 1e-4.
+fn check_rows(reference: &Path, merged: &Path, adapted: Option<(&Path, &Path)>, tmp: &Path) {
+    let (shape, ids) = tensor(reference, "input_ids");
     let ids = i64s(&ids);
-    let want = f32s(&tensor(&reference, "logits").1);
+    let want = f32s(&tensor(reference, "logits").1);
     let vocab = want.len() / ids.len();
     for row in 0..shape[0] {
         let row_ids: Vec<String> = ids[row * shape[1]..(row + 1) * shape[1]]
@@ -97,38 +139,18 @@ fn merged_checkpoint_gives_the_adapted_logits() {
             .map(|v| v.to_string())
             .collect();
         let row_ids = row_ids.join(",");
-        let merged = logits(&out_dir, None, &row_ids, tmp.path());
-        let adapted = logits(&base, Some(&adapter), &row_ids, tmp.path());
-        let d = max_abs_diff(&merged, &adapted);
-        assert!(
-            d < 1e-4,
-            "row {row}: merged vs adapted logits differ by {d}"
-        );
-        let peft = &want[row * shape[1] * vocab..(row + 1) * shape[1] * vocab];
-        let d = max_abs_diff(&merged, peft);
+        let got = logits(merged, None, &row_ids, tmp);
+        if let Some((base, adapter)) = adapted {
+            let d = max_abs_diff(&got, &logits(base, Some(adapter), &row_ids, tmp));
+            assert!(
+                d < 1e-4,
+                "row {row}: merged vs adapted logits differ by {d}"
+            );
+        }
+        let expected = &want[row * shape[1] * vocab..(row + 1) * shape[1] * vocab];
+        let d = max_abs_diff(&got, expected);
         assert!(d < 1e-4, "row {row}: merged vs peft logits differ by {d}");
     }
-
-    // bf16 output, replacing the directory with --force.
-    let out = merge(&[
-        "--model",
-        base.to_str().unwrap(),
-        "--adapter",
-        adapter.to_str().unwrap(),
-        "--output",
-        out_dir.to_str().unwrap(),
-        "--dtype",
-        "bf16",
-        "--force",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg: Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["torch_dtype"], "bfloat16");
 }
 
 fn fails_with(args: &[&str], needle: &str) {

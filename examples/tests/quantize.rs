@@ -69,6 +69,78 @@ fn model_mode_writes_what_transformers_writes() {
     }
 }
 
+/// A Mistral checkpoint: the 4-bit directory holds transformers + bitsandbytes' bytes, keeps
+/// `model_type`/`architectures`/`sliding_window`, and `generate` on it gives the logits of
+/// the bitsandbytes model (tools/fixtures/mistral/gen_mistral.py).
+#[test]
+fn model_mode_on_mistral_keeps_the_architecture() {
+    let mistral = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/mistral");
+    let out = tempfile::tempdir().unwrap();
+    let o = quantize(&[
+        "--model",
+        mistral.join("mistral").to_str().unwrap(),
+        "--output",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_tensors(
+        &out.path().join("model.safetensors"),
+        &mistral.join("mistral_bnb4/model.safetensors"),
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "mistral");
+    assert_eq!(cfg["architectures"][0], "MistralForCausalLM");
+    assert_eq!(cfg["sliding_window"], 5);
+    assert_eq!(cfg["quantization_config"]["bnb_4bit_quant_type"], "nf4");
+
+    let reference = mistral.join("mistral_bnb4/reference.safetensors");
+    let bytes = std::fs::read(&reference).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let ids: Vec<String> = st
+        .tensor("ids_20")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()).to_string())
+        .collect();
+    let dump = out.path().join("logits.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_generate"))
+        .args(["--model", out.path().to_str().unwrap(), "--token-ids"])
+        .arg(ids.join(","))
+        .args([
+            "--max-new-tokens",
+            "1",
+            "--dump-logits",
+            dump.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = std::fs::read(&dump).unwrap();
+    let got = SafeTensors::deserialize(&got).unwrap();
+    let f32s = |t: safetensors::tensor::TensorView<'_>| -> Vec<f32> {
+        t.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let (a, b) = (
+        f32s(got.tensor("logits").unwrap()),
+        f32s(st.tensor("logits_20").unwrap()),
+    );
+    assert_eq!(a.len(), b.len());
+    let d = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        d < 1e-4,
+        "4-bit Mistral logits differ from bitsandbytes' by {d}"
+    );
+}
+
 #[test]
 fn file_mode_round_trip_and_dequantize_of_a_transformers_checkpoint() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
-//! Grouped-query self-attention with rotary embeddings, a causal and padding mask, and an
-//! optional key/value cache.
+//! Grouped-query self-attention with rotary embeddings, a mask of hidden keys (causal,
+//! padding, sliding window: `mask.rs`), and an optional key/value cache.
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -7,8 +7,11 @@ use burn::tensor::{Bool, Tensor};
 use qlora_core::lora::LoraLinear;
 use qlora_core::precise::softmax;
 
+use crate::config::LlamaConfig;
+use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::rope::apply_rotary;
+use crate::weights::{Load, Weights};
 
 /// Self-attention of one decoder layer, field names as in transformers.
 #[derive(Module, Debug)]
@@ -37,6 +40,7 @@ pub struct AttentionContext<'a, B: Backend> {
     /// RoPE sines `[batch, 1, seq, head_dim]`.
     pub sin: &'a Tensor<B, 4>,
     /// `[batch, 1, seq, keys]`, true where a query must not see a key; `None`: see all.
+    /// With a cache, `keys` is the cache's capacity.
     pub mask: Option<&'a Tensor<B, 4, Bool>>,
 }
 
@@ -53,8 +57,9 @@ pub(crate) fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B,
 }
 
 impl<B: Backend> Attention<B> {
-    /// Applies attention. With a cache, this call's keys and values are appended to layer
-    /// `layer` of it and the queries attend to all cached positions.
+    /// Applies attention. With a cache, this call's keys and values are written into layer
+    /// `layer` of it and the queries attend to all of its slots (the mask hides those not
+    /// written yet).
     ///
     /// # Shapes
     ///
@@ -86,7 +91,7 @@ impl<B: Backend> Attention<B> {
         let q = apply_rotary(q, ctx.cos, ctx.sin);
         let k = apply_rotary(k, ctx.cos, ctx.sin);
         let (k, v) = match cache {
-            Some((cache, layer)) => cache.append(layer, k, v),
+            Some((cache, layer)) => cache.write(layer, k, v),
             None => (k, v),
         };
         let k = repeat_kv(k, h / kvh);
@@ -100,5 +105,23 @@ impl<B: Backend> Attention<B> {
         let probs = softmax(scores, 3);
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b, s, h * d]);
         self.o_proj.forward(out)
+    }
+}
+
+/// `q_proj`, `k_proj`, `v_proj`, `o_proj` (biases with `attention_bias`).
+impl<B: Backend> Load<B> for Attention<B> {
+    fn load(w: &mut Weights<'_, B>, c: &LlamaConfig) -> Result<Self> {
+        let q_out = c.num_attention_heads * c.head_dim;
+        let kv_out = c.num_key_value_heads * c.head_dim;
+        let (hidden, bias) = (c.hidden_size, c.attention_bias);
+        Ok(Self {
+            q_proj: w.pp("q_proj").linear(q_out, hidden, bias)?,
+            k_proj: w.pp("k_proj").linear(kv_out, hidden, bias)?,
+            v_proj: w.pp("v_proj").linear(kv_out, hidden, bias)?,
+            o_proj: w.pp("o_proj").linear(hidden, q_out, bias)?,
+            num_heads: c.num_attention_heads,
+            num_kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim,
+        })
     }
 }

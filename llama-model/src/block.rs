@@ -8,8 +8,11 @@ use qlora_core::lora::{LoraLinear, TargetModule};
 use qlora_core::precise::rms_norm;
 
 use crate::attention::{Attention, AttentionContext};
+use crate::config::LlamaConfig;
+use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::mlp::Mlp;
+use crate::weights::{Load, Weights};
 
 /// A decoder layer, field names as in transformers (`model.layers.N.*`).
 #[derive(Module, Debug)]
@@ -45,6 +48,18 @@ impl<B: Backend> DecoderLayer<B> {
             + self
                 .mlp
                 .forward(rms_norm(&self.post_attention_layernorm, h))
+    }
+}
+
+/// `self_attn`, `mlp`, `input_layernorm`, `post_attention_layernorm`.
+impl<B: Backend> Load<B> for DecoderLayer<B> {
+    fn load(w: &mut Weights<'_, B>, c: &LlamaConfig) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(&mut w.pp("self_attn"), c)?,
+            mlp: Mlp::load(&mut w.pp("mlp"), c)?,
+            input_layernorm: RmsNorm::load(&mut w.pp("input_layernorm"), c)?,
+            post_attention_layernorm: RmsNorm::load(&mut w.pp("post_attention_layernorm"), c)?,
+        })
     }
 }
 

@@ -1,14 +1,17 @@
-//! Hugging Face `config.json` for LLaMA models: the serde mirror [`HfLlamaConfig`] and the
-//! resolved, validated [`LlamaConfig`] the model is built from.
+//! Hugging Face `config.json` for LLaMA and Mistral models: the serde mirror [`HfLlamaConfig`]
+//! and the resolved, validated [`LlamaConfig`] the model is built from.
 //!
 //! Both the transformers-4 (Hub) layout (`rope_theta`, `rope_scaling`, `torch_dtype`) and the
 //! transformers-5 layout (`rope_parameters` with `rope_type`/`rope_theta`, `dtype`) are read.
+//! `model_type` picks the architecture ([`ModelType`]) and with it the defaults of absent
+//! fields.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::arch::ModelType;
 use crate::error::{LlamaError, Result};
 
 /// A token id field that transformers writes either as one integer or as a list.
@@ -31,11 +34,11 @@ impl TokenIdOrList {
     }
 }
 
-/// `config.json` of a `LlamaForCausalLM` as transformers writes it; every field optional where
-/// transformers has a default. Unknown fields are kept in `extra`.
+/// `config.json` of a `LlamaForCausalLM` or `MistralForCausalLM` as transformers writes it;
+/// every field optional where transformers has a default. Unknown fields are kept in `extra`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HfLlamaConfig {
-    /// Must be `"llama"` when present.
+    /// `"llama"` (the default when absent) or `"mistral"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_type: Option<String>,
     /// Vocabulary size.
@@ -102,6 +105,15 @@ pub struct HfLlamaConfig {
     /// bitsandbytes quantization settings of a pre-quantized checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<Value>,
+    /// Mistral's attention window: `None` when the field is absent (transformers' default,
+    /// 4096, applies), `Some(None)` for `null` (no window), `Some(Some(w))` for a number.
+    /// Ignored for LLaMA.
+    #[serde(
+        default,
+        deserialize_with = "present_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sliding_window: Option<Option<usize>>,
     /// Every other field, kept so a saved config round-trips.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
@@ -138,16 +150,30 @@ pub struct Bnb4bitConfig {
     pub skip_modules: Vec<String>,
 }
 
-/// The resolved, validated configuration a [`crate::Llama`] is built from.
+/// A field that may be absent (`None`), `null` (`Some(None)`) or set.
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<usize>>, D::Error> {
+    Option::<usize>::deserialize(d).map(Some)
+}
+
+/// The resolved, validated configuration a [`crate::Llama`] is built from (LLaMA or Mistral,
+/// see [`ModelType`]).
 ///
 /// # Example
 /// ```
-/// use llama_model::LlamaConfig;
+/// use llama_model::{LlamaConfig, ModelType};
 /// let cfg = LlamaConfig::tiny(256);
 /// assert_eq!(cfg.head_dim * cfg.num_attention_heads, cfg.hidden_size);
+/// assert_eq!((cfg.model_type, cfg.sliding_window), (ModelType::Llama, None));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
+    /// The architecture (`model_type`).
+    pub model_type: ModelType,
+    /// Sliding attention window (Mistral): a query sees at most this many keys, itself
+    /// included. `None`: plain causal attention.
+    pub sliding_window: Option<usize>,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Model width.
@@ -328,16 +354,58 @@ impl HfLlamaConfig {
         })
     }
 
-    /// Validates the fields and fills in transformers' defaults.
+    /// Validates the fields and fills in transformers' defaults (those of the architecture
+    /// `model_type` names, see [`ModelType`]).
     pub fn resolve(&self) -> Result<LlamaConfig> {
-        if let Some(mt) = &self.model_type {
-            if mt != "llama" {
-                return Err(cfg_err(
-                    "model_type",
-                    format!("unknown model_type `{mt}` (supported: llama)"),
-                ));
-            }
+        let model_type = match &self.model_type {
+            Some(name) => name.parse::<ModelType>()?,
+            None => ModelType::Llama,
+        };
+        self.check_supported(model_type)?;
+        let (heads, kv_heads, head_dim) = self.attention_shape(model_type)?;
+        let max_pos = self
+            .max_position_embeddings
+            .unwrap_or_else(|| model_type.default_max_position_embeddings());
+        if max_pos == 0 {
+            return Err(cfg_err("max_position_embeddings", "must be positive"));
         }
+        let (rope_theta, rope_scaling) = self.rope(max_pos)?;
+        let quantization = match &self.quantization_config {
+            Some(q) if !q.is_null() => parse_quant(q)?,
+            _ => None,
+        };
+        let ids = |v: &Option<TokenIdOrList>| v.as_ref().map(|b| b.to_vec()).unwrap_or_default();
+        Ok(LlamaConfig {
+            model_type,
+            sliding_window: self.window(model_type, max_pos)?,
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.num_hidden_layers,
+            num_attention_heads: heads,
+            num_key_value_heads: kv_heads,
+            head_dim,
+            max_position_embeddings: max_pos,
+            rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta,
+            rope_scaling,
+            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
+            attention_bias: self.attention_bias.unwrap_or(false),
+            mlp_bias: self.mlp_bias.unwrap_or(false),
+            bos_token_ids: ids(&self.bos_token_id),
+            eos_token_ids: ids(&self.eos_token_id),
+            pad_token_id: self
+                .pad_token_id
+                .as_ref()
+                .and_then(|p| p.to_vec().first().copied()),
+            dtype: self.dtype.clone().or_else(|| self.torch_dtype.clone()),
+            quantization,
+        })
+    }
+
+    /// Rejects what the model cannot run: another activation, empty sizes, biases Mistral
+    /// does not have.
+    fn check_supported(&self, model_type: ModelType) -> Result<()> {
         if let Some(act) = &self.hidden_act {
             if act != "silu" {
                 return Err(cfg_err(
@@ -351,6 +419,19 @@ impl HfLlamaConfig {
                 log::warn!("pretraining_tp = {tp} is ignored (it only changes rounding)");
             }
         }
+        if !model_type.has_bias_fields() {
+            for (name, on) in [
+                ("attention_bias", self.attention_bias),
+                ("mlp_bias", self.mlp_bias),
+            ] {
+                if on == Some(true) {
+                    return Err(cfg_err(
+                        name,
+                        format!("{model_type} projections have no bias (must be false or absent)"),
+                    ));
+                }
+            }
+        }
         for (name, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -362,8 +443,15 @@ impl HfLlamaConfig {
                 return Err(cfg_err(name, "must be positive"));
             }
         }
+        Ok(())
+    }
+
+    /// `(num_attention_heads, num_key_value_heads, head_dim)`, checked.
+    fn attention_shape(&self, model_type: ModelType) -> Result<(usize, usize, usize)> {
         let heads = self.num_attention_heads;
-        let kv_heads = self.num_key_value_heads.unwrap_or(heads);
+        let kv_heads = self
+            .num_key_value_heads
+            .unwrap_or_else(|| model_type.default_num_key_value_heads(heads));
         if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(cfg_err(
                 "num_key_value_heads",
@@ -391,58 +479,54 @@ impl HfLlamaConfig {
                 format!("{head_dim} must be positive and even"),
             ));
         }
-        let max_pos = self.max_position_embeddings.unwrap_or(2048);
-        if max_pos == 0 {
-            return Err(cfg_err("max_position_embeddings", "must be positive"));
-        }
+        Ok((heads, kv_heads, head_dim))
+    }
+
+    /// RoPE base and scaling from `rope_parameters` (transformers 5), `rope_scaling` +
+    /// `rope_theta` (transformers 4) or the default.
+    fn rope(&self, max_pos: usize) -> Result<(f64, RopeScaling)> {
         let default_theta = self.rope_theta.unwrap_or(10000.0);
-        let (rope_theta, rope_scaling) = match (&self.rope_parameters, &self.rope_scaling) {
+        let (theta, scaling) = match (&self.rope_parameters, &self.rope_scaling) {
             (Some(p), _) => parse_rope(p, "rope_parameters", default_theta, max_pos)?,
             (None, Some(s)) if !s.is_null() => {
                 parse_rope(s, "rope_scaling", default_theta, max_pos)?
             }
             _ => (default_theta, RopeScaling::Default),
         };
-        if rope_theta <= 0.0 {
+        if theta <= 0.0 {
             return Err(cfg_err("rope_theta", "must be positive"));
         }
-        let rms_norm_eps = self.rms_norm_eps.unwrap_or(1e-6);
-        let quantization = match &self.quantization_config {
-            Some(q) if !q.is_null() => parse_quant(q)?,
-            _ => None,
+        Ok((theta, scaling))
+    }
+
+    /// The sliding window of a Mistral config: absent means transformers' default, `null`
+    /// none. A window of 0 hides every key; one wider than the context never applies and
+    /// is most likely a mistaken field.
+    fn window(&self, model_type: ModelType, max_pos: usize) -> Result<Option<usize>> {
+        if model_type == ModelType::Llama {
+            if self.sliding_window.flatten().is_some() {
+                log::warn!("sliding_window is ignored: LLaMA attends to the whole context");
+            }
+            return Ok(None);
+        }
+        let window = match self.sliding_window {
+            None => model_type.default_sliding_window(),
+            Some(w) => w,
         };
-        Ok(LlamaConfig {
-            vocab_size: self.vocab_size,
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: heads,
-            num_key_value_heads: kv_heads,
-            head_dim,
-            max_position_embeddings: max_pos,
-            rms_norm_eps,
-            rope_theta,
-            rope_scaling,
-            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
-            attention_bias: self.attention_bias.unwrap_or(false),
-            mlp_bias: self.mlp_bias.unwrap_or(false),
-            bos_token_ids: self
-                .bos_token_id
-                .as_ref()
-                .map(|b| b.to_vec())
-                .unwrap_or_default(),
-            eos_token_ids: self
-                .eos_token_id
-                .as_ref()
-                .map(|b| b.to_vec())
-                .unwrap_or_default(),
-            pad_token_id: self
-                .pad_token_id
-                .as_ref()
-                .and_then(|p| p.to_vec().first().copied()),
-            dtype: self.dtype.clone().or_else(|| self.torch_dtype.clone()),
-            quantization,
-        })
+        match window {
+            Some(0) => Err(cfg_err(
+                "sliding_window",
+                "must be positive (or null for no window)",
+            )),
+            Some(w) if w > max_pos => Err(cfg_err(
+                "sliding_window",
+                format!(
+                    "{w} is larger than max_position_embeddings = {max_pos}; \
+                     set it to null for attention over the whole context"
+                ),
+            )),
+            w => Ok(w),
+        }
     }
 }
 
@@ -468,6 +552,8 @@ impl LlamaConfig {
     /// MLP 128, context 512, default RoPE.
     pub fn tiny(vocab_size: usize) -> Self {
         LlamaConfig {
+            model_type: ModelType::Llama,
+            sliding_window: None,
             vocab_size,
             hidden_size: 64,
             intermediate_size: 128,
@@ -496,7 +582,9 @@ impl LlamaConfig {
     }
 
     /// The config as transformers-4 `config.json` fields (also read by transformers 5),
-    /// with `torch_dtype` set to `dtype`; no quantization config.
+    /// with `torch_dtype` set to `dtype`; no quantization config. `model_type` and
+    /// `architectures` name the config's architecture; a Mistral config writes its
+    /// `sliding_window` (`null` for none) and no bias fields, as `MistralConfig` does.
     pub fn to_hf(&self, dtype: &str) -> HfLlamaConfig {
         let rope_scaling = match self.rope_scaling {
             RopeScaling::Default => None,
@@ -521,10 +609,11 @@ impl LlamaConfig {
         let mut extra = serde_json::Map::new();
         extra.insert(
             "architectures".into(),
-            serde_json::json!(["LlamaForCausalLM"]),
+            serde_json::json!([self.model_type.architecture()]),
         );
+        let llama = self.model_type.has_bias_fields();
         HfLlamaConfig {
-            model_type: Some("llama".into()),
+            model_type: Some(self.model_type.name().into()),
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
             intermediate_size: self.intermediate_size,
@@ -539,15 +628,16 @@ impl LlamaConfig {
             rope_scaling,
             rope_parameters: None,
             tie_word_embeddings: Some(self.tie_word_embeddings),
-            attention_bias: Some(self.attention_bias),
-            mlp_bias: Some(self.mlp_bias),
+            attention_bias: llama.then_some(self.attention_bias),
+            mlp_bias: llama.then_some(self.mlp_bias),
             bos_token_id: ids(&self.bos_token_ids),
             eos_token_id: ids(&self.eos_token_ids),
             pad_token_id: self.pad_token_id.map(TokenIdOrList::One),
             torch_dtype: Some(dtype.to_string()),
             dtype: None,
-            pretraining_tp: Some(1),
+            pretraining_tp: llama.then_some(1),
             quantization_config: None,
+            sliding_window: (!llama).then_some(self.sliding_window),
             extra,
         }
     }
@@ -612,8 +702,9 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let e = parse(&format!(r#"{{{BASE},"model_type":"mistral"}}"#)).unwrap_err();
+        let e = parse(&format!(r#"{{{BASE},"model_type":"gemma"}}"#)).unwrap_err();
         assert!(e.to_string().contains("model_type"), "{e}");
+        assert!(e.to_string().contains("llama, mistral"), "{e}");
         let e = parse(&format!(
             r#"{{{BASE},"rope_scaling":{{"rope_type":"yarn","factor":2.0}}}}"#
         ))
@@ -632,6 +723,62 @@ mod tests {
         let q = c.quantization.unwrap();
         assert!(q.double_quant);
         assert_eq!(q.quant_type, "nf4");
+    }
+
+    #[test]
+    fn mistral_defaults_and_window() {
+        let m = |extra: &str| parse(&format!(r#"{{{BASE},"model_type":"mistral"{extra}}}"#));
+        // Absent fields take MistralConfig's defaults.
+        let c = m(r#","num_key_value_heads":2"#).unwrap();
+        assert_eq!(c.model_type, ModelType::Mistral);
+        assert_eq!(c.sliding_window, Some(4096));
+        assert_eq!(c.max_position_embeddings, 131072);
+        // num_key_value_heads defaults to 8 (not to the query heads, as for LLaMA) ...
+        let c = parse(r#"{"model_type":"mistral","vocab_size":256,"hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":16}"#).unwrap();
+        assert_eq!((c.num_key_value_heads, c.head_dim), (8, 4));
+        // ... which does not divide 4 heads.
+        let e = m("").unwrap_err();
+        assert!(e.to_string().contains("num_key_value_heads"), "{e}");
+        let c = m(r#","num_key_value_heads":2,"sliding_window":null"#).unwrap();
+        assert_eq!((c.num_key_value_heads, c.sliding_window), (2, None));
+        let c = m(r#","num_key_value_heads":2,"sliding_window":5,"max_position_embeddings":64"#)
+            .unwrap();
+        assert_eq!(c.sliding_window, Some(5));
+        for (extra, field) in [
+            (r#","sliding_window":0"#, "sliding_window"),
+            (
+                r#","sliding_window":65,"max_position_embeddings":64"#,
+                "sliding_window",
+            ),
+            (r#","attention_bias":true"#, "attention_bias"),
+            (r#","mlp_bias":true"#, "mlp_bias"),
+        ] {
+            let e = m(&format!(r#","num_key_value_heads":2{extra}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{field}`")), "{extra}: {e}");
+        }
+        // LLaMA has no window, whatever the file says.
+        let c = parse(&format!(r#"{{{BASE},"sliding_window":4}}"#)).unwrap();
+        assert_eq!(c.sliding_window, None);
+    }
+
+    #[test]
+    fn mistral_to_hf_round_trips_with_its_window() {
+        for window in [Some(7), None] {
+            let mut c = LlamaConfig::tiny(300);
+            c.model_type = ModelType::Mistral;
+            c.sliding_window = window;
+            let hf = c.to_hf("bfloat16");
+            let json = serde_json::to_value(&hf).unwrap();
+            assert_eq!(json["model_type"], "mistral");
+            assert_eq!(json["architectures"][0], "MistralForCausalLM");
+            assert_eq!(json["sliding_window"], serde_json::json!(window));
+            assert!(json.get("attention_bias").is_none());
+            let back = parse(&json.to_string()).unwrap();
+            c.dtype = Some("bfloat16".into());
+            assert_eq!(back, c);
+        }
     }
 
     #[test]

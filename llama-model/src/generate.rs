@@ -269,7 +269,9 @@ pub fn generate<B: Backend>(
         return Ok(outputs);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    // Room for the prompt and every new token: decode steps never reallocate.
+    let total = (longest + config.max_new_tokens).min(max_pos);
+    let mut cache = KvCache::with_capacity(model.config().num_hidden_layers, total);
     let mut logits = model.forward_cached(input, &mut cache, true)?;
     let vocab = model.config().vocab_size;
     for step in 0..config.max_new_tokens {

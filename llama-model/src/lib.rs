@@ -1,13 +1,17 @@
 //! # llama-model
 //!
-//! LLaMA-2/3 in burn: Hugging Face `config.json` and safetensors loading (including
-//! pre-quantized bitsandbytes 4-bit checkpoints), tokenizer and chat templates, generation
-//! with a KV cache, and PEFT adapters.
+//! LLaMA-2/3 and Mistral in burn: Hugging Face `config.json` and safetensors loading
+//! (including pre-quantized bitsandbytes 4-bit checkpoints), tokenizer and chat templates,
+//! generation with a KV cache, and PEFT adapters.
 //!
-//! - [`config`]: [`HfLlamaConfig`] (the file) → [`LlamaConfig`] (resolved).
-//! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]).
+//! - [`config`]: [`HfLlamaConfig`] (the file) → [`LlamaConfig`] (resolved); [`arch`]:
+//!   [`ModelType`], what differs between LLaMA and Mistral.
+//! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]), each
+//!   loading itself ([`Load`]) from a prefix-scoped view of a [`WeightSource`] ([`weights`]);
+//!   causal, padding and sliding-window masks as transformers builds them (`mask.rs`).
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
-//! - [`kv_cache`]: [`KvCache`]; [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
+//! - [`kv_cache`]: [`KvCache`], allocated once and written in place;
+//!   [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
 //! - [`tokenizer`]: [`LlamaTokenizer`] ([`tokenizer_class`]: what transformers 5 changes in a
 //!   `tokenizer.json` on load); [`chat_template`]: the checkpoint's own Jinja
 //!   [`ChatTemplate`], rendered as transformers does; [`generation_config`]: its stop ids.
@@ -18,6 +22,7 @@
 //! - [`memory`]: [`estimate_training_memory`] of a fine-tuning run, before loading weights.
 #![warn(missing_docs)]
 
+pub mod arch;
 pub mod attention;
 pub mod block;
 pub mod chat_template;
@@ -28,6 +33,7 @@ pub mod generation_config;
 pub mod hf;
 pub mod init;
 pub mod kv_cache;
+mod mask;
 pub mod memory;
 pub mod merge;
 pub mod mlp;
@@ -38,10 +44,12 @@ pub mod rope;
 pub mod tokenizer;
 pub mod tokenizer_class;
 pub mod tokenizer_train;
+pub mod weights;
 
 pub use chat_template::{
     read_messages, ChatMessage, ChatTemplate, RenderOptions, Role, SpecialTokens,
 };
+pub use arch::ModelType;
 pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
 pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};
@@ -56,7 +64,7 @@ pub use init::RandomInit;
 pub use kv_cache::KvCache;
 pub use memory::{estimate_training_memory, MemoryEstimate, TrainingPlan};
 pub use merge::merge_adapter;
-pub use model::{Llama, LlamaInput, TrainMode, WeightSource};
+pub use model::{Llama, LlamaInput, TrainMode};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};
 pub use preset::ModelPreset;
 pub use rope::{apply_rotary, rope_cos_sin, rope_inv_freq};
@@ -64,6 +72,7 @@ pub use tokenizer::LlamaTokenizer;
 pub use tokenizer_train::{
     train_bpe, BpeTrainingConfig, LLAMA3_SPECIAL_TOKENS, LLAMA3_SPLIT_PATTERN,
 };
+pub use weights::{Load, WeightSource, Weights};
 
 /// The CPU backend the unit tests run on.
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The LLaMA decoder (`LlamaForCausalLM`): embeddings, decoder layers, final norm, `lm_head`.
+//! The decoder of `LlamaForCausalLM` and `MistralForCausalLM`: embeddings, decoder layers,
+//! final norm, `lm_head`. Mistral is the same model with sliding-window attention
+//! ([`LlamaConfig::sliding_window`]).
 
-use burn::module::{Module, Param, ParamId};
-use burn::nn::{Embedding, RmsNorm, RmsNormConfig};
+use burn::module::Module;
+use burn::nn::{Embedding, RmsNorm};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use qlora_core::dense::frozen_linear;
@@ -10,46 +12,15 @@ use qlora_core::train::CausalLm;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::attention::{Attention, AttentionContext};
+use crate::attention::AttentionContext;
 use crate::block::DecoderLayer;
 use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
 use crate::kv_cache::KvCache;
-use crate::mlp::Mlp;
+use crate::mask::{hidden_keys, positions_from_padding};
 use crate::rope::{rope_cos_sin, rope_inv_freq};
-
-/// Where the weights of a model come from while it is built: a checkpoint on disk, a random
-/// initialisation, ... Names are the transformers names (`model.layers.0.self_attn.q_proj`).
-pub trait WeightSource<B: Backend> {
-    /// A full-precision tensor of the given shape, as row-major f32 data.
-    fn dense(&mut self, name: &str, shape: &[usize]) -> Result<TensorData>;
-
-    /// Whether the source holds a tensor of this name (used for optional tensors such as
-    /// `lm_head.weight` of a tied model).
-    fn contains(&self, name: &str) -> bool;
-
-    /// The projection `prefix` (`prefix.weight` `[out, in]`, optional `prefix.bias` `[out]`).
-    /// Sources of quantized weights override this to build a 4-bit base.
-    fn linear(
-        &mut self,
-        prefix: &str,
-        out_features: usize,
-        in_features: usize,
-        bias: bool,
-        device: &B::Device,
-    ) -> Result<LoraLinear<B>> {
-        let w = self.dense(&format!("{prefix}.weight"), &[out_features, in_features])?;
-        let b = if bias {
-            Some(Tensor::from_data(
-                self.dense(&format!("{prefix}.bias"), &[out_features])?,
-                device,
-            ))
-        } else {
-            None
-        };
-        Ok(LoraLinear::dense(Tensor::from_data(w, device), b))
-    }
-}
+pub use crate::weights::WeightSource;
+use crate::weights::{Load, Weights};
 
 /// The inputs of one forward pass.
 ///
@@ -132,11 +103,13 @@ impl<B: Backend> LlamaInput<B> {
     }
 }
 
-/// `LlamaForCausalLM`: field names follow transformers (`model.embed_tokens`,
-/// `model.layers.N`, `model.norm`, `lm_head`) so checkpoints load without a remap table.
+/// `LlamaForCausalLM` or `MistralForCausalLM` (by [`LlamaConfig::model_type`]): field names
+/// follow transformers (`model.embed_tokens`, `model.layers.N`, `model.norm`, `lm_head`) so
+/// checkpoints load without a remap table.
 ///
 /// Build one with [`Llama::build`] from any [`WeightSource`], with [`Llama::random`], or from a
-/// Hugging Face directory with [`crate::load_pretrained`].
+/// Hugging Face directory with [`crate::load_pretrained`]. Each part loads its own tensors
+/// ([`Load`]).
 ///
 /// # Example
 /// ```
@@ -164,126 +137,28 @@ pub struct Llama<B: Backend> {
     inv_freq: Vec<f32>,
 }
 
-fn frozen<B: Backend, const D: usize>(t: Tensor<B, D>) -> Param<Tensor<B, D>> {
-    Param::initialized(ParamId::new(), t.set_require_grad(false))
-}
-
-fn rms_norm<B: Backend>(
-    src: &mut impl WeightSource<B>,
-    name: &str,
-    cfg: &LlamaConfig,
-    device: &B::Device,
-) -> Result<RmsNorm<B>> {
-    let mut norm = RmsNormConfig::new(cfg.hidden_size)
-        .with_epsilon(cfg.rms_norm_eps)
-        .init(device);
-    let w = src.dense(&format!("{name}.weight"), &[cfg.hidden_size])?;
-    norm.gamma = frozen(Tensor::from_data(w, device));
-    Ok(norm)
-}
-
-impl<B: Backend> Llama<B> {
-    /// Builds the model, asking `src` for every weight under its transformers name.
-    ///
-    /// Non-LoRA weights (embeddings, norms, `lm_head`) are frozen: they never require a
-    /// gradient. A tied model (`tie_word_embeddings`) has no `lm_head`.
-    pub fn build(
-        config: &LlamaConfig,
-        src: &mut impl WeightSource<B>,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let c = config;
-        let embed = src.dense("model.embed_tokens.weight", &[c.vocab_size, c.hidden_size])?;
-        let embed_tokens = Embedding {
-            weight: frozen(Tensor::from_data(embed, device)),
-        };
-        let (q_out, kv_out) = (
-            c.num_attention_heads * c.head_dim,
-            c.num_key_value_heads * c.head_dim,
-        );
+/// `model.embed_tokens`, `model.layers.N`, `model.norm`, and `lm_head` unless the embeddings
+/// are tied (a tied checkpoint's `lm_head.weight`, if present, is read and ignored, as
+/// transformers does). Every weight is frozen: it never requires a gradient.
+impl<B: Backend> Load<B> for Llama<B> {
+    fn load(w: &mut Weights<'_, B>, c: &LlamaConfig) -> Result<Self> {
+        let mut body = w.pp("model");
+        let embed_tokens = Embedding::load(&mut body.pp("embed_tokens"), c)?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let ab = c.attention_bias;
-            let mb = c.mlp_bias;
-            let self_attn = Attention {
-                q_proj: src.linear(
-                    &format!("{p}.self_attn.q_proj"),
-                    q_out,
-                    c.hidden_size,
-                    ab,
-                    device,
-                )?,
-                k_proj: src.linear(
-                    &format!("{p}.self_attn.k_proj"),
-                    kv_out,
-                    c.hidden_size,
-                    ab,
-                    device,
-                )?,
-                v_proj: src.linear(
-                    &format!("{p}.self_attn.v_proj"),
-                    kv_out,
-                    c.hidden_size,
-                    ab,
-                    device,
-                )?,
-                o_proj: src.linear(
-                    &format!("{p}.self_attn.o_proj"),
-                    c.hidden_size,
-                    q_out,
-                    ab,
-                    device,
-                )?,
-                num_heads: c.num_attention_heads,
-                num_kv_heads: c.num_key_value_heads,
-                head_dim: c.head_dim,
-            };
-            let mlp = Mlp {
-                gate_proj: src.linear(
-                    &format!("{p}.mlp.gate_proj"),
-                    c.intermediate_size,
-                    c.hidden_size,
-                    mb,
-                    device,
-                )?,
-                up_proj: src.linear(
-                    &format!("{p}.mlp.up_proj"),
-                    c.intermediate_size,
-                    c.hidden_size,
-                    mb,
-                    device,
-                )?,
-                down_proj: src.linear(
-                    &format!("{p}.mlp.down_proj"),
-                    c.hidden_size,
-                    c.intermediate_size,
-                    mb,
-                    device,
-                )?,
-            };
-            layers.push(DecoderLayer {
-                self_attn,
-                mlp,
-                input_layernorm: rms_norm(src, &format!("{p}.input_layernorm"), c, device)?,
-                post_attention_layernorm: rms_norm(
-                    src,
-                    &format!("{p}.post_attention_layernorm"),
-                    c,
-                    device,
-                )?,
-            });
+            layers.push(DecoderLayer::load(&mut body.pp("layers").pp(i), c)?);
         }
-        let norm = rms_norm(src, "model.norm", c, device)?;
+        let norm = RmsNorm::load(&mut body.pp("norm"), c)?;
+        let head_shape = [c.vocab_size, c.hidden_size];
         let lm_head = if c.tie_word_embeddings {
-            if src.contains("lm_head.weight") {
+            if w.contains("lm_head.weight") {
                 log::debug!("tied model: ignoring lm_head.weight in the checkpoint");
-                src.dense("lm_head.weight", &[c.vocab_size, c.hidden_size])?;
+                w.pp("lm_head").tensor("weight", head_shape)?;
             }
             None
         } else {
-            let w = src.dense("lm_head.weight", &[c.vocab_size, c.hidden_size])?;
-            Some(LoraLinear::dense(Tensor::from_data(w, device), None))
+            let weight = w.pp("lm_head").tensor("weight", head_shape)?;
+            Some(LoraLinear::dense(weight, None))
         };
         Ok(Self {
             embed_tokens,
@@ -293,6 +168,21 @@ impl<B: Backend> Llama<B> {
             inv_freq: rope_inv_freq(c),
             config: c.clone(),
         })
+    }
+}
+
+impl<B: Backend> Llama<B> {
+    /// Builds the model from `src` on `device`: every part loads its tensors under its
+    /// transformers name ([`Load`]).
+    ///
+    /// Non-LoRA weights (embeddings, norms, `lm_head`) are frozen: they never require a
+    /// gradient. A tied model (`tie_word_embeddings`) has no `lm_head`.
+    pub fn build(
+        config: &LlamaConfig,
+        src: &mut impl WeightSource<B>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Self::load(&mut Weights::new(src, device), config)
     }
 
     /// The resolved config the model was built from.
@@ -373,14 +263,9 @@ impl<B: Backend> Llama<B> {
         Ok(())
     }
 
-    /// Embeddings → layers → final norm. `states`, when given, receives the embeddings and
-    /// every layer output except the last.
-    fn run(
-        &self,
-        input: LlamaInput<B>,
-        mut cache: Option<&mut KvCache<B>>,
-        mut states: Option<&mut Vec<Tensor<B, 3>>>,
-    ) -> Result<Tensor<B, 3>> {
+    /// Checks the shapes of the inputs against each other and the cache, the ids against
+    /// the vocabulary and the length against the context; returns `[batch, seq]`.
+    fn check_input(&self, input: &LlamaInput<B>, cache: Option<&KvCache<B>>) -> Result<[usize; 2]> {
         let [b, s] = input.input_ids.dims();
         if b == 0 || s == 0 {
             return Err(LlamaError::InvalidArgument(format!(
@@ -400,8 +285,7 @@ impl<B: Backend> Llama<B> {
                 }
             }
         }
-        let past = cache.as_ref().map_or(0, |c| c.len);
-        if let Some(c) = cache.as_ref() {
+        if let Some(c) = cache {
             if c.batch.is_some_and(|cb| cb != b) {
                 return Err(LlamaError::InvalidArgument(format!(
                     "cache holds batch {:?}, input batch {b}",
@@ -416,6 +300,7 @@ impl<B: Backend> Llama<B> {
                 )));
             }
         }
+        let past = cache.map_or(0, KvCache::len);
         let max = self.config.max_position_embeddings;
         if past + s > max {
             return Err(LlamaError::TooLong {
@@ -424,64 +309,67 @@ impl<B: Backend> Llama<B> {
             });
         }
         self.check_ids(&input.input_ids)?;
+        Ok([b, s])
+    }
+
+    /// Positions and hidden keys of a pass without cache: keys are the inputs themselves.
+    fn uncached_step(&self, input: &LlamaInput<B>) -> Step<B> {
+        let [b, s] = input.input_ids.dims();
         let device = input.input_ids.device();
-
-        // Padding mask over every key (cached and new).
-        let past_mask = cache.as_ref().and_then(|c| c.mask.clone());
-        let key_mask = match (past_mask, input.attention_mask) {
-            (None, None) => None,
-            (Some(p), None) => Some(Tensor::cat(vec![p, Tensor::ones([b, s], &device)], 1)),
-            (None, Some(m)) if past == 0 => Some(m),
-            (None, Some(m)) => Some(Tensor::cat(vec![Tensor::ones([b, past], &device), m], 1)),
-            (Some(p), Some(m)) => Some(Tensor::cat(vec![p, m], 1)),
+        let padding = input.attention_mask.clone();
+        let positions = match (&input.position_ids, &padding) {
+            (Some(p), _) => p.clone(),
+            (None, Some(m)) => positions_from_padding(m.clone(), 0, s),
+            (None, None) => arange_rows(0, s, b, &device),
         };
-        let total = past + s;
-        let positions = match (input.position_ids, &key_mask) {
-            (Some(p), _) => p,
-            (None, Some(m)) => {
-                let pad = m.clone().equal_elem(0);
-                let pos = (m.clone().cumsum(1) - 1).mask_fill(pad, 1);
-                pos.slice([0..b, past..total])
-            }
-            (None, None) => Tensor::<B, 1, Int>::arange(past as i64..total as i64, &device)
-                .reshape([1, s])
-                .repeat_dim(0, b),
-        };
-        let (cos, sin) = rope_cos_sin(&self.inv_freq, positions);
+        let mask = (s > 1 || padding.is_some())
+            .then(|| hidden_keys(b, s, 0, s, self.config.sliding_window, padding, &device));
+        Step { positions, mask }
+    }
 
-        // Causal mask (a query at absolute index past+i sees keys 0..=past+i) plus padding.
-        let mask: Option<Tensor<B, 4, Bool>> = if s == 1 && key_mask.is_none() {
-            None
-        } else {
-            let q_pos =
-                Tensor::<B, 1, Int>::arange(past as i64..total as i64, &device).reshape([s, 1]);
-            let k_pos = Tensor::<B, 1, Int>::arange(0..total as i64, &device).reshape([1, total]);
-            let causal = k_pos
-                .greater(q_pos)
-                .reshape([1, 1, s, total])
-                .expand([b, 1, s, total]);
-            Some(match &key_mask {
-                Some(m) => {
-                    let pad = m
-                        .clone()
-                        .equal_elem(0)
-                        .reshape([b, 1, 1, total])
-                        .expand([b, 1, s, total]);
-                    causal.bool_or(pad)
-                }
-                None => causal,
-            })
-        };
-
-        if let Some(c) = cache.as_mut() {
-            c.len = total;
-            c.batch = Some(b);
-            c.mask = key_mask;
+    /// Positions and hidden keys of a pass through `cache`: keys are all of its slots, so
+    /// every decode step has the same shapes. Makes room for the step and records its
+    /// padding.
+    fn cached_step(&self, input: &LlamaInput<B>, cache: &mut KvCache<B>) -> Step<B> {
+        let [b, s] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        cache.reserve(b, s, self.config.max_position_embeddings);
+        if let Some(m) = &input.attention_mask {
+            cache.write_padding(m.clone());
         }
+        let past = cache.len();
+        let padding = cache.padding.clone();
+        let positions = match (&input.position_ids, &padding) {
+            (Some(p), _) => p.clone(),
+            (None, Some(m)) => positions_from_padding(m.clone(), past, s),
+            (None, None) => arange_rows(past, s, b, &device),
+        };
+        let window = self.config.sliding_window;
+        let mask = hidden_keys(b, s, past, cache.capacity(), window, padding, &device);
+        Step {
+            positions,
+            mask: Some(mask),
+        }
+    }
+
+    /// Embeddings → layers → final norm. `states`, when given, receives the embeddings and
+    /// every layer output except the last.
+    fn run(
+        &self,
+        input: LlamaInput<B>,
+        mut cache: Option<&mut KvCache<B>>,
+        mut states: Option<&mut Vec<Tensor<B, 3>>>,
+    ) -> Result<Tensor<B, 3>> {
+        let [_, s] = self.check_input(&input, cache.as_deref())?;
+        let step = match cache.as_mut() {
+            Some(c) => self.cached_step(&input, c),
+            None => self.uncached_step(&input),
+        };
+        let (cos, sin) = rope_cos_sin(&self.inv_freq, step.positions);
         let ctx = AttentionContext {
             cos: &cos,
             sin: &sin,
-            mask: mask.as_ref(),
+            mask: step.mask.as_ref(),
         };
         let mut x = self.embed_tokens.forward(input.input_ids);
         for (i, layer) in self.layers.iter().enumerate() {
@@ -490,8 +378,31 @@ impl<B: Backend> Llama<B> {
             }
             x = layer.forward(x, &ctx, cache.as_mut().map(|c| (&mut **c, i)));
         }
+        if let Some(c) = cache {
+            c.advance(s);
+        }
         Ok(qlora_core::precise::rms_norm(&self.norm, x))
     }
+}
+
+/// What every layer of one pass shares besides its input.
+struct Step<B: Backend> {
+    /// `[batch, seq]` RoPE positions.
+    positions: Tensor<B, 2, Int>,
+    /// `[batch, 1, seq, keys]` hidden keys (`None`: every key visible).
+    mask: Option<Tensor<B, 4, Bool>>,
+}
+
+/// Positions `start..start + len` for each of `rows` rows, `[rows, len]`.
+fn arange_rows<B: Backend>(
+    start: usize,
+    len: usize,
+    rows: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    Tensor::<B, 1, Int>::arange(start as i64..(start + len) as i64, device)
+        .reshape([1, len])
+        .repeat_dim(0, rows)
 }
 
 impl<B: Backend> Llama<B> {
@@ -599,5 +510,121 @@ impl<B: Backend> CausalLm<B> for Llama<B> {
         let input = LlamaInput::new(input_ids).with_attention_mask(attention_mask);
         self.forward(input)
             .map_err(|e| format!("llama forward on a batch of shape {dims:?}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::ModelType;
+    use crate::init::RandomInit;
+    use crate::kv_cache::GROWTH_BLOCK;
+    use crate::TestBackend;
+
+    type B = TestBackend;
+
+    fn mistral(window: usize) -> Llama<B> {
+        let config = LlamaConfig {
+            model_type: ModelType::Mistral,
+            sliding_window: Some(window),
+            ..LlamaConfig::tiny(40)
+        };
+        Llama::random(
+            &config,
+            &RandomInit { std: 0.2, seed: 5 },
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
+    /// The dims of every buffer the cache holds: each layer's keys and values, the padding.
+    fn buffer_dims(cache: &KvCache<B>) -> Vec<Vec<usize>> {
+        let mut dims: Vec<Vec<usize>> = cache
+            .layers
+            .iter()
+            .flatten()
+            .flat_map(|kv| [kv.keys.dims().to_vec(), kv.values.dims().to_vec()])
+            .collect();
+        dims.extend(cache.padding.iter().map(|p| p.dims().to_vec()));
+        dims
+    }
+
+    fn ids(rows: &[Vec<i64>]) -> Tensor<B, 2, Int> {
+        let width = rows[0].len();
+        let flat = rows.concat();
+        Tensor::from_data(
+            TensorData::new(flat, [rows.len(), width]),
+            &Default::default(),
+        )
+    }
+
+    fn max_diff(a: Tensor<B, 2>, b: Tensor<B, 2>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// After the prefill, decode steps write into the same buffers and attend over the same
+    /// capacity, step after step, and their logits equal a full forward without cache over
+    /// the padded batch (past the sliding window of 4).
+    #[test]
+    fn decode_steps_see_constant_shapes_and_full_forward_logits() {
+        let model = mistral(4);
+        let mut rows = vec![vec![0i64, 0, 7, 8, 9], vec![3, 4, 5, 6, 7]];
+        let mask = |w: usize| ids(&[[vec![0, 0], vec![1; w - 2]].concat(), vec![1; w]]);
+        let mut cache = KvCache::with_capacity(2, 32);
+        let prefill = LlamaInput::new(ids(&rows)).with_attention_mask(mask(5));
+        model.forward_cached(prefill, &mut cache, true).unwrap();
+        let shapes = buffer_dims(&cache);
+        assert_eq!(shapes.len(), 2 * 2 + 1);
+        assert!(
+            shapes[..4].iter().all(|d| d == &[2, 2, 32, 16]),
+            "{shapes:?}"
+        );
+        for step in 0..20 {
+            let next: Vec<i64> = (0..2)
+                .map(|r| ((step * 7 + r * 3) % 37 + 1) as i64)
+                .collect();
+            for (row, &t) in rows.iter_mut().zip(&next) {
+                row.push(t);
+            }
+            let input = LlamaInput::new(ids(&[vec![next[0]], vec![next[1]]]));
+            let logits = model.forward_cached(input, &mut cache, true).unwrap();
+            assert_eq!(logits.dims(), [2, 1, 40]);
+            assert_eq!(buffer_dims(&cache), shapes, "step {step}");
+            assert_eq!(cache.capacity(), 32);
+
+            let width = rows[0].len();
+            let full = LlamaInput::new(ids(&rows)).with_attention_mask(mask(width));
+            let want = model.forward(full).unwrap();
+            let want = want.slice([0..2, width - 1..width]).reshape([2, 40]);
+            let d = max_diff(logits.clone().reshape([2, 40]), want);
+            assert!(d < 1e-5, "step {step}: cached vs full logits differ by {d}");
+        }
+    }
+
+    /// Without a reserved capacity the cache grows by whole blocks: once at the first call
+    /// and once when position 256 is reached, never per token.
+    #[test]
+    fn cache_grows_in_blocks_of_positions() {
+        let model = mistral(8);
+        let mut cache = KvCache::new(2);
+        let prompt: Vec<i64> = (0..250).map(|i| i % 39 + 1).collect();
+        model
+            .forward_cached(LlamaInput::new(ids(&[prompt])), &mut cache, true)
+            .unwrap();
+        let mut capacities = vec![cache.capacity()];
+        for t in 0..10 {
+            let input = LlamaInput::new(ids(&[vec![t + 1]]));
+            model.forward_cached(input, &mut cache, true).unwrap();
+            capacities.push(cache.capacity());
+        }
+        let grown: Vec<usize> = capacities
+            .windows(2)
+            .filter(|w| w[0] != w[1])
+            .map(|w| w[1])
+            .collect();
+        assert_eq!(capacities[0], GROWTH_BLOCK);
+        assert_eq!(grown, vec![2 * GROWTH_BLOCK]);
+        assert_eq!(cache.len(), 260);
+        assert!(buffer_dims(&cache).iter().all(|d| d[2] == 2 * GROWTH_BLOCK));
     }
 }

@@ -1,10 +1,11 @@
 //! Real model shapes without their weights: the Hugging Face `config.json` of a few public
-//! LLaMA checkpoints, so that speed and memory can be measured on a randomly initialised
-//! model ([`crate::Llama::random`]) at the shapes users fine-tune.
+//! LLaMA and Mistral checkpoints, so that speed and memory can be measured on a randomly
+//! initialised model ([`crate::Llama::random`]) at the shapes users fine-tune.
 //!
 //! The JSON texts are the hub's `config.json` files (fields the loader ignores, such as
 //! `architectures`, are kept as written), resolved through the same path as a checkpoint's
-//! config ([`HfLlamaConfig::resolve`]).
+//! config ([`HfLlamaConfig::resolve`]); the tests check them against the parameter counts
+//! the hub publishes for each checkpoint.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,7 +20,7 @@ use crate::error::{LlamaError, Result};
 use crate::init::{RandomInit, RandomSource};
 use crate::model::{Llama, WeightSource};
 
-/// A public LLaMA checkpoint whose shapes [`LlamaConfig::preset`] reproduces.
+/// A public LLaMA or Mistral checkpoint whose shapes [`LlamaConfig::preset`] reproduces.
 ///
 /// ```
 /// use llama_model::ModelPreset;
@@ -39,25 +40,48 @@ pub enum ModelPreset {
     /// `meta-llama/Llama-3.2-1B`: 16 layers, hidden 2048, MLP 8192, GQA 32/8 heads, tied
     /// embeddings, LLaMA-3.1 RoPE scaling.
     Llama3_2_1B,
+    /// `meta-llama/Llama-3.1-8B`: the Llama-3-8B shapes with LLaMA-3.1 RoPE scaling and a
+    /// 131072-token context.
+    Llama3_1_8B,
+    /// `mistralai/Mistral-7B-v0.1`: 32 layers, hidden 4096, MLP 14336, GQA 32/8 heads,
+    /// sliding window 4096, RoPE theta 10000, vocabulary 32000.
+    Mistral7B,
+    /// `mistralai/Mistral-7B-v0.3`: the v0.1 shapes without sliding window, RoPE theta 1e6,
+    /// vocabulary 32768.
+    Mistral7Bv03,
 }
 
 impl ModelPreset {
     /// Every preset, in the order of [`ModelPreset::NAMES`].
-    pub const ALL: [ModelPreset; 3] = [
+    pub const ALL: [ModelPreset; 6] = [
         ModelPreset::Llama3_8B,
         ModelPreset::Llama2_13B,
         ModelPreset::Llama3_2_1B,
+        ModelPreset::Llama3_1_8B,
+        ModelPreset::Mistral7B,
+        ModelPreset::Mistral7Bv03,
     ];
 
     /// The command-line names, as [`FromStr`] accepts them.
-    pub const NAMES: [&'static str; 3] = ["llama3-8b", "llama2-13b", "llama3.2-1b"];
+    pub const NAMES: [&'static str; 6] = [
+        "llama3-8b",
+        "llama2-13b",
+        "llama3.2-1b",
+        "llama3.1-8b",
+        "mistral-7b",
+        "mistral-7b-v0.3",
+    ];
 
-    /// The command-line name (`llama3-8b`, `llama2-13b`, `llama3.2-1b`).
+    /// The command-line name (`llama3-8b`, `llama2-13b`, `llama3.2-1b`, `llama3.1-8b`,
+    /// `mistral-7b`, `mistral-7b-v0.3`).
     pub fn name(self) -> &'static str {
         match self {
             ModelPreset::Llama3_8B => Self::NAMES[0],
             ModelPreset::Llama2_13B => Self::NAMES[1],
             ModelPreset::Llama3_2_1B => Self::NAMES[2],
+            ModelPreset::Llama3_1_8B => Self::NAMES[3],
+            ModelPreset::Mistral7B => Self::NAMES[4],
+            ModelPreset::Mistral7Bv03 => Self::NAMES[5],
         }
     }
 
@@ -67,6 +91,9 @@ impl ModelPreset {
             ModelPreset::Llama3_8B => "meta-llama/Meta-Llama-3-8B",
             ModelPreset::Llama2_13B => "meta-llama/Llama-2-13b-hf",
             ModelPreset::Llama3_2_1B => "meta-llama/Llama-3.2-1B",
+            ModelPreset::Llama3_1_8B => "meta-llama/Llama-3.1-8B",
+            ModelPreset::Mistral7B => "mistralai/Mistral-7B-v0.1",
+            ModelPreset::Mistral7Bv03 => "mistralai/Mistral-7B-v0.3",
         }
     }
 
@@ -76,6 +103,9 @@ impl ModelPreset {
             ModelPreset::Llama3_8B => LLAMA3_8B_CONFIG,
             ModelPreset::Llama2_13B => LLAMA2_13B_CONFIG,
             ModelPreset::Llama3_2_1B => LLAMA3_2_1B_CONFIG,
+            ModelPreset::Llama3_1_8B => LLAMA3_1_8B_CONFIG,
+            ModelPreset::Mistral7B => MISTRAL_7B_V01_CONFIG,
+            ModelPreset::Mistral7Bv03 => MISTRAL_7B_V03_CONFIG,
         }
     }
 
@@ -170,14 +200,7 @@ impl<B: Backend, S: WeightSource<B>> WeightSource<B> for QuantizingSource<S> {
                     reason: format!("weight data is not f32: {e:?}"),
                 })?;
         let state = QuantState::quantize(&values, &shape, self.config)?;
-        let b = if bias {
-            let data = self
-                .inner
-                .dense(&format!("{prefix}.bias"), &[out_features])?;
-            Some(Tensor::from_data(data, device))
-        } else {
-            None
-        };
+        let b = self.inner.bias(prefix, out_features, bias, device)?;
         let base = Nf4Linear::from_quant_state(state, b, device)?;
         Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }
@@ -295,6 +318,89 @@ const LLAMA3_2_1B_CONFIG: &str = r#"{
   "vocab_size": 128256
 }"#;
 
+/// `meta-llama/Llama-3.1-8B` `config.json`.
+const LLAMA3_1_8B_CONFIG: &str = r#"{
+  "architectures": ["LlamaForCausalLM"],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 128000,
+  "eos_token_id": 128001,
+  "hidden_act": "silu",
+  "hidden_size": 4096,
+  "initializer_range": 0.02,
+  "intermediate_size": 14336,
+  "max_position_embeddings": 131072,
+  "mlp_bias": false,
+  "model_type": "llama",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 32,
+  "num_key_value_heads": 8,
+  "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+    "rope_type": "llama3"
+  },
+  "rope_theta": 500000.0,
+  "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.43.0.dev0",
+  "use_cache": true,
+  "vocab_size": 128256
+}"#;
+
+/// `mistralai/Mistral-7B-v0.1` `config.json`.
+const MISTRAL_7B_V01_CONFIG: &str = r#"{
+  "architectures": ["MistralForCausalLM"],
+  "bos_token_id": 1,
+  "eos_token_id": 2,
+  "hidden_act": "silu",
+  "hidden_size": 4096,
+  "initializer_range": 0.02,
+  "intermediate_size": 14336,
+  "max_position_embeddings": 32768,
+  "model_type": "mistral",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 32,
+  "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-05,
+  "rope_theta": 10000.0,
+  "sliding_window": 4096,
+  "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.34.0.dev0",
+  "use_cache": true,
+  "vocab_size": 32000
+}"#;
+
+/// `mistralai/Mistral-7B-v0.3` `config.json`.
+const MISTRAL_7B_V03_CONFIG: &str = r#"{
+  "architectures": ["MistralForCausalLM"],
+  "attention_dropout": 0.0,
+  "bos_token_id": 1,
+  "eos_token_id": 2,
+  "hidden_act": "silu",
+  "hidden_size": 4096,
+  "initializer_range": 0.02,
+  "intermediate_size": 14336,
+  "max_position_embeddings": 32768,
+  "model_type": "mistral",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 32,
+  "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-05,
+  "rope_theta": 1000000.0,
+  "sliding_window": null,
+  "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.42.0.dev0",
+  "use_cache": true,
+  "vocab_size": 32768
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,14 +429,36 @@ mod tests {
         assert!(err.contains("llama3.2-1b"), "{err}");
     }
 
-    /// The published parameter counts of the three checkpoints (safetensors metadata):
-    /// 8,030,261,248; 13,015,864,320; 1,235,814,400.
+    /// The published parameter counts of the checkpoints (safetensors metadata):
+    /// 8,030,261,248 (Llama-3-8B and 3.1-8B); 13,015,864,320; 1,235,814,400;
+    /// 7,241,732,096 (Mistral-7B-v0.1); 7,248,023,552 (v0.3, the larger vocabulary).
     #[test]
     fn parameter_counts_match_the_hub() {
         let count = |p| parameters(&LlamaConfig::preset(p).unwrap());
         assert_eq!(count(ModelPreset::Llama3_8B), 8_030_261_248);
         assert_eq!(count(ModelPreset::Llama2_13B), 13_015_864_320);
         assert_eq!(count(ModelPreset::Llama3_2_1B), 1_235_814_400);
+        assert_eq!(count(ModelPreset::Llama3_1_8B), 8_030_261_248);
+        assert_eq!(count(ModelPreset::Mistral7B), 7_241_732_096);
+        assert_eq!(count(ModelPreset::Mistral7Bv03), 7_248_023_552);
+    }
+
+    #[test]
+    fn mistral_presets_keep_their_window_theta_and_vocabulary() {
+        use crate::arch::ModelType;
+        let v01 = LlamaConfig::preset(ModelPreset::Mistral7B).unwrap();
+        assert_eq!(v01.model_type, ModelType::Mistral);
+        assert_eq!((v01.sliding_window, v01.rope_theta), (Some(4096), 10000.0));
+        assert_eq!(
+            (v01.vocab_size, v01.max_position_embeddings),
+            (32000, 32768)
+        );
+        let v03 = LlamaConfig::preset(ModelPreset::Mistral7Bv03).unwrap();
+        assert_eq!((v03.sliding_window, v03.rope_theta), (None, 1e6));
+        assert_eq!(v03.vocab_size, 32768);
+        let l31 = LlamaConfig::preset(ModelPreset::Llama3_1_8B).unwrap();
+        assert_eq!(l31.model_type, ModelType::Llama);
+        assert!(matches!(l31.rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 8.0));
     }
 
     /// Quantizing while building starts from the same random weights as the dense model:

@@ -1,24 +1,28 @@
 //! Logits, hidden states and greedy tokens against transformers on the committed tiny
-//! checkpoints (tools/fixtures/llama/gen_llama.py): LLaMA-2 style (MHA, bf16 weights),
-//! LLaMA-3 style (GQA, llama3 rope scaling, sharded f32, Hub config layout) and a tied model
-//! with head_dim != hidden/heads, attention bias and f16 weights.
+//! checkpoints: LLaMA (tools/fixtures/llama/gen_llama.py) in LLaMA-2 style (MHA, bf16
+//! weights), LLaMA-3 style (GQA, llama3 rope scaling, sharded f32, Hub config layout) and a
+//! tied model with head_dim != hidden/heads, attention bias and f16 weights; Mistral
+//! (tools/fixtures/mistral/gen_mistral.py) with sliding windows of 5 and 7 positions that the
+//! 20-token prompts, the padded batch and 20 greedy tokens run past, one with head_dim !=
+//! hidden/heads, tied embeddings and bf16 weights, and a bitsandbytes 4-bit save.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_ndarray::NdArray;
 use llama_model::{
-    generate, load_pretrained, GenerationConfig, KvCache, Llama, LlamaInput, LoadOptions,
+    generate, load_pretrained, GenerationConfig, KvCache, Llama, LlamaInput, LoadOptions, ModelType,
 };
 use safetensors::SafeTensors;
 
 type B = NdArray<f32>;
 const TOL: f32 = 1e-4;
 
-fn fixture(name: &str) -> PathBuf {
+/// `tools/fixtures/<path>`, e.g. `llama/llama2`.
+fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tools/fixtures/llama")
-        .join(name)
+        .join("../tools/fixtures")
+        .join(path)
 }
 
 struct Reference {
@@ -30,6 +34,17 @@ impl Reference {
         Self {
             bytes: std::fs::read(fixture(name).join("reference.safetensors")).unwrap(),
         }
+    }
+    /// The prompt lengths L of the `ids_{L}` / `logits_{L}` pairs, ascending.
+    fn lengths(&self) -> Vec<usize> {
+        let st = SafeTensors::deserialize(&self.bytes).unwrap();
+        let mut l: Vec<usize> = st
+            .names()
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("ids_")?.parse().ok())
+            .collect();
+        l.sort_unstable();
+        l
     }
     fn f32(&self, key: &str) -> (Vec<usize>, Vec<f32>) {
         let st = SafeTensors::deserialize(&self.bytes).unwrap();
@@ -91,7 +106,7 @@ fn check_model(name: &str) {
 fn check_against(model_dir: &str, name: &str, options: &LoadOptions) {
     let model = load(model_dir, options);
     let r = Reference::open(name);
-    for len in [1usize, 7, 130] {
+    for len in r.lengths() {
         let ids = r.ids_tensor(&format!("ids_{len}"));
         let (_, want) = r.f32(&format!("logits_{len}"));
         let got = values(model.forward(LlamaInput::new(ids.clone())).unwrap());
@@ -102,7 +117,7 @@ fn check_against(model_dir: &str, name: &str, options: &LoadOptions) {
         if len > 1 {
             let mut cache = KvCache::new(model.config().num_hidden_layers);
             let head = ids.clone().slice([0..1, 0..len - 1]);
-            let tail = ids.slice([0..1, len - 1..len]);
+            let tail = ids.clone().slice([0..1, len - 1..len]);
             let a = values(
                 model
                     .forward_cached(LlamaInput::new(head), &mut cache, false)
@@ -119,6 +134,18 @@ fn check_against(model_dir: &str, name: &str, options: &LoadOptions) {
                 d < TOL,
                 "{name}: cached logits for length {len} differ by {d}"
             );
+        }
+        // One token at a time through the cache, as decoding runs.
+        if len <= 20 {
+            let mut cache = KvCache::new(model.config().num_hidden_layers);
+            let mut got = Vec::new();
+            for t in 0..len {
+                let id = ids.clone().slice([0..1, t..t + 1]);
+                let step = model.forward_cached(LlamaInput::new(id), &mut cache, true);
+                got.extend(values(step.unwrap()));
+            }
+            let d = max_abs_diff(&got, &want);
+            assert!(d < TOL, "{name}: token-by-token logits, length {len}: {d}");
         }
     }
 
@@ -180,32 +207,60 @@ fn check_against(model_dir: &str, name: &str, options: &LoadOptions) {
 
 #[test]
 fn llama2_style_matches_transformers() {
-    check_model("llama2");
+    check_model("llama/llama2");
 }
 
 #[test]
 fn llama3_style_matches_transformers() {
-    check_model("llama3");
+    check_model("llama/llama3");
 }
 
 #[test]
 fn tied_head_dim_model_matches_transformers() {
-    check_model("tied");
+    check_model("llama/tied");
 }
 
 #[test]
 fn bitsandbytes_4bit_double_quant_checkpoint_matches_transformers_bnb() {
-    check_model("llama3_bnb4");
+    check_model("llama/llama3_bnb4");
 }
 
 #[test]
 fn bitsandbytes_4bit_plain_checkpoint_matches_transformers_bnb() {
-    check_model("llama2_bnb4");
+    check_model("llama/llama2_bnb4");
 }
 
 #[test]
 fn quantize_on_load_matches_bitsandbytes_load_in_4bit() {
     // transformers + bitsandbytes quantized the f32 llama3 checkpoint at load time (NF4,
     // blocksize 64, double quant); quantizing the same weights here must give its outputs.
-    check_against("llama3", "llama3_bnb4", &LoadOptions { load_in_4bit: true });
+    check_against(
+        "llama/llama3",
+        "llama/llama3_bnb4",
+        &LoadOptions { load_in_4bit: true },
+    );
+}
+
+#[test]
+fn mistral_sliding_window_matches_transformers() {
+    let model = load("mistral/mistral", &LoadOptions::default());
+    assert_eq!(model.config().model_type, ModelType::Mistral);
+    assert_eq!(model.config().sliding_window, Some(5));
+    check_model("mistral/mistral");
+}
+
+#[test]
+fn mistral_head_dim_tied_bf16_matches_transformers() {
+    check_model("mistral/mistral_hd");
+}
+
+#[test]
+fn mistral_bitsandbytes_4bit_checkpoint_matches_transformers_bnb() {
+    check_model("mistral/mistral_bnb4");
+    // and quantizing the f32 checkpoint on load gives the same outputs
+    check_against(
+        "mistral/mistral",
+        "mistral/mistral_bnb4",
+        &LoadOptions { load_in_4bit: true },
+    );
 }

@@ -1,5 +1,5 @@
-//! `generate`: run a LLaMA checkpoint (Hugging Face directory) on one prompt or conversation
-//! and print one JSON line `{"prompt_ids":[..],"token_ids":[..new..],"text":".."}`.
+//! `generate`: run a LLaMA or Mistral checkpoint (Hugging Face directory) on one prompt or
+//! conversation and print one JSON line `{"prompt_ids":[..],"token_ids":[..new..],"text":".."}`.
 //!
 //! Chat prompts (`--chat`, `--messages`) are rendered with the checkpoint's own Jinja chat
 //! template (or the one `--chat-template` names). Tokens per second go to stderr.
@@ -22,7 +22,7 @@ use ro_examples::chat_template::{self, ChatTemplateArg};
 use ro_examples::device::{DeviceChoice, OnBackend};
 use ro_examples::finetune::base::name_adapter_file;
 
-/// Generate text with a LLaMA-2/3 checkpoint (config.json + safetensors).
+/// Generate text with a LLaMA-2/3 or Mistral checkpoint (config.json + safetensors).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -35,9 +35,10 @@ struct Args {
     )]
     model: Option<PathBuf>,
     /// Instead of --model: a randomly initialised model (seeded by --seed, std 0.02) with the
-    /// shapes of a public checkpoint (llama3-8b, llama2-13b, llama3.2-1b) or of a config.json
-    /// file, to measure speed and memory without downloading weights. Give the prompt with
-    /// --token-ids (or --prompt with --tokenizer).
+    /// shapes of a public checkpoint (llama3-8b, llama2-13b, llama3.2-1b, llama3.1-8b,
+    /// mistral-7b = Mistral-7B-v0.1 with its 4096-token sliding window, mistral-7b-v0.3) or
+    /// of a config.json file, to measure speed and memory without downloading weights. Give
+    /// the prompt with --token-ids (or --prompt with --tokenizer).
     #[arg(long, value_name = "PRESET|CONFIG.JSON")]
     random_init: Option<String>,
     /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors) applied on top.

@@ -73,21 +73,6 @@ impl<'a> CheckpointSource<'a> {
         Ok(Some(state))
     }
 
-    /// The bias `{prefix}.bias` `[out_features]` as a tensor, if the layer has one.
-    fn bias<B: Backend>(
-        &mut self,
-        prefix: &str,
-        out_features: usize,
-        bias: bool,
-        device: &B::Device,
-    ) -> Result<Option<Tensor<B, 1>>> {
-        if !bias {
-            return Ok(None);
-        }
-        let data = WeightSource::<B>::dense(self, &format!("{prefix}.bias"), &[out_features])?;
-        Ok(Some(Tensor::from_data(data, device)))
-    }
-
     /// Tensors of the checkpoint never asked for (old checkpoints' `rotary_emb.inv_freq`
     /// buffers excepted).
     pub fn unused(&self) -> Vec<String> {
@@ -131,14 +116,14 @@ impl<B: Backend> WeightSource<B> for CheckpointSource<'_> {
                 let dense = self.ckpt.read_f32(&name, &shape)?;
                 self.used.insert(name);
                 let Some(config) = self.quantize else {
-                    let b = self.bias::<B>(prefix, out_features, bias, device)?;
+                    let b = WeightSource::<B>::bias(self, prefix, out_features, bias, device)?;
                     let w = Tensor::from_data(TensorData::new(dense, shape), device);
                     return Ok(LoraLinear::dense(w, b));
                 };
                 QuantState::quantize(&dense, &shape, config)?
             }
         };
-        let b = self.bias::<B>(prefix, out_features, bias, device)?;
+        let b = WeightSource::<B>::bias(self, prefix, out_features, bias, device)?;
         let base = Nf4Linear::from_quant_state(state, b, device)?;
         Ok(LoraLinear::from_base(FrozenBase::Nf4(base)))
     }
