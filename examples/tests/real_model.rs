@@ -70,7 +70,11 @@ fn finetune_on_the_real_model_reproduces_the_adapter_peft_checked() {
     let mut ours_names = ours.names();
     ours_names.sort();
     assert_eq!(ours_names, names);
-    assert_eq!(names.len(), 2 * 2 * 30, "lora_A and lora_B of q_proj and v_proj, 30 layers");
+    assert_eq!(
+        names.len(),
+        2 * 2 * 30,
+        "lora_A and lora_B of q_proj and v_proj, 30 layers"
+    );
     // The binary is deterministic on the CPU (aligned allocations, seeded data order): the
     // same machine reproduces the adapter bit for bit. 1e-5 leaves room for another CPU's
     // summation order without letting a different training run through (4 AdamW steps at
@@ -82,10 +86,16 @@ fn finetune_on_the_real_model_reproduces_the_adapter_peft_checked() {
             .zip(&b)
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
-        assert!(d <= 1e-5, "{name}: differs from the committed adapter by {d}");
+        assert!(
+            d <= 1e-5,
+            "{name}: differs from the committed adapter by {d}"
+        );
     }
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!(config["r"], 2);
-    assert_eq!(config["target_modules"], serde_json::json!(["q_proj", "v_proj"]));
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["q_proj", "v_proj"])
+    );
 }
