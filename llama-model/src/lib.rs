@@ -62,7 +62,7 @@ pub use hf::save::{
 };
 pub use init::RandomInit;
 pub use kv_cache::KvCache;
-pub use memory::{estimate_training_memory, MemoryEstimate, TrainingPlan};
+pub use memory::{estimate_training_memory, MemoryEstimate, MemoryTarget, TrainingPlan};
 pub use merge::merge_adapter;
 pub use model::{Llama, LlamaInput, TrainMode};
 pub use peft::{load_adapter, lora_parameters, save_adapter, AdapterConfig};

@@ -1,7 +1,8 @@
 //! How much memory a LoRA / QLoRA fine-tuning run of a [`LlamaConfig`] needs, computed from
 //! the config alone (before any weight is read), so a run that cannot fit fails early.
 //!
-//! The estimate is the sum of five parts ([`MemoryEstimate`]):
+//! The run has two phases, and its peak is the larger of the two on top of what both share
+//! ([`MemoryEstimate::total`]):
 //!
 //! - **weights**: the frozen base. Every projection (`q,k,v,o,gate,up,down` of every layer)
 //!   either dense (`dense_bytes` per element) or NF4 in bitsandbytes' layout: packed codes
@@ -9,16 +10,31 @@
 //!   a 4-byte nested absmax per 256 blocks, the 256-entry f32 nested map and the f32 offset),
 //!   and the 16-entry f32 NF4 code table. Embeddings, RMSNorm weights and an untied `lm_head`
 //!   stay dense.
-//! - **lora**: the trainable `A` `[r, in]` and `B` `[out, r]` of every targeted projection,
-//!   kept in f32 (master copies).
-//! - **gradients**: one f32 gradient per trainable parameter.
-//! - **optimizer**: AdamW's two moments, f32 (8 bytes per parameter), or 8-bit blockwise
-//!   (2 bytes per parameter plus one f32 absmax per block and moment).
-//! - **activations**: what the backward pass keeps for `batch × seq` tokens, at
-//!   `dense_bytes` per element (see [`activation_elements_per_token`]).
+//! - **program** (host only): the process itself before any tensor: code pages, the
+//!   allocator's arenas, thread stacks ([`PROCESS_BYTES`], measured).
+//! - loading phase: **loading**, the memory-mapped checkpoint (every page of the safetensors
+//!   files is read once, and mapped pages count as resident until the map is dropped after
+//!   the model is built) plus the f32 copy of the largest projection being quantized.
+//! - training phase: **lora** (`A` `[r, in]` and `B` `[out, r]` of every targeted
+//!   projection, f32 master copies), **gradients** (one f32 per trainable parameter),
+//!   **optimizer** (AdamW's two moments, f32 or 8-bit blockwise) and **activations**: what the
+//!   autodiff graph holds at the peak of a step, `batch · seq` tokens times the elements of
+//!   [`activation_elements_per_token`] (every decoder layer's saved tensors and the loss
+//!   head's `[tokens, vocab]` buffers), at `dense_bytes` per element.
 //!
-//! It is an estimate of the resident tensors, not of allocator overhead or temporary
-//! buffers; use it to decide whether a run can fit, not to predict the exact peak.
+//! [`MemoryTarget::Host`] estimates the peak resident set of a CPU run (Linux `VmHWM`): all
+//! of the above. [`MemoryTarget::Device`] estimates what lives in an accelerator's memory
+//! (CUDA): no program and no mapped checkpoint, the tensors only.
+//!
+//! How good it is: the activations are within 8% of the bytes burn-ndarray's autodiff really
+//! allocates in a step, over shapes that vary every dimension, with and without dropout and
+//! checkpointing (llama-model/tests/memory_model.rs, a counting allocator). The host total
+//! is still 14-36% below the peak RSS of `finetune` runs on the 2-core development machine
+//! (tools/memory/grid.json; examples/tests/memory_estimate.rs, ignored until it holds): the
+//! binaries keep freed heap buffers for reuse and rayon's workers allocate in their own glibc
+//! arenas, so resident memory exceeds the live bytes by an amount this does not model yet.
+//! The device estimate is not measured: burn's CUDA memory pool rounds and keeps
+//! allocations, which this does not model either.
 
 use std::fmt;
 
@@ -73,23 +89,60 @@ pub struct TrainingPlan {
     pub batch_size: usize,
     /// Tokens per sequence (the longest sequence of a batch).
     pub seq_len: usize,
-    /// Keep only each layer's input for the backward pass and recompute the rest.
+    /// burn's balanced checkpointing: memory-bound operations are recomputed in the
+    /// backward pass instead of keeping their outputs (`TrainConfig::gradient_checkpointing`).
     pub gradient_checkpointing: bool,
+    /// LoRA dropout is on (`p > 0`): each adapter keeps its own dropout mask and dropped input.
+    pub lora_dropout: bool,
+    /// Whose memory is estimated.
+    pub target: MemoryTarget,
 }
 
-/// The estimated bytes of each part of a training run.
+/// Whose memory an estimate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryTarget {
+    /// The peak resident set of a process training on the CPU backend: the program, the
+    /// memory-mapped checkpoint while loading, the tensors.
+    Host {
+        /// Bytes of the checkpoint's safetensors files ([`checkpoint_bytes`]); 0 when the
+        /// weights come from elsewhere.
+        checkpoint_bytes: u64,
+    },
+    /// An accelerator's memory (CUDA): the tensors only. Not measured (see the module docs).
+    Device,
+}
+
+/// The program's own resident memory before it holds any tensor: measured as the peak RSS of
+/// `finetune` on a 2-layer, hidden-64, vocabulary-32 checkpoint (one step of 8 tokens):
+/// 12.5-12.6 MiB in three runs on the x86-64 development machine (glibc 2.36). Code pages of
+/// the binary, the allocator's first arenas and the thread pool's stacks; the tiny model
+/// itself is under 1 MiB of it.
+pub const PROCESS_BYTES: u64 = 12 << 20;
+
+/// The estimated bytes of each part of a training run (see the module docs).
 ///
 /// ```
 /// use llama_model::memory::MemoryEstimate;
-/// let e = MemoryEstimate { weights: 3 << 30, lora: 1 << 29, gradients: 1 << 29, optimizer: 1 << 30, activations: 0 };
-/// assert_eq!(e.total(), 5 << 30);
+/// let e = MemoryEstimate {
+///     program: 1 << 28, loading: 5 << 29, weights: 3 << 30, lora: 1 << 29,
+///     gradients: 1 << 29, optimizer: 1 << 30, activations: 0,
+/// };
+/// // Loading (2.5 GiB) outweighs training (2.0 GiB): the peak is the loading phase's.
+/// assert_eq!(e.total(), (1 << 28) + (3 << 30) + (5 << 29));
+/// assert_eq!(e.without_optimizer(), e.total());
 /// assert_eq!(
 ///     e.to_string(),
-///     "5.0 GiB (weights 3.0 GiB, LoRA 0.5 GiB, gradients 0.5 GiB, optimizer 1.0 GiB, activations 0.0 GiB)"
+///     "5.8 GiB (program 0.2 GiB, weights 3.0 GiB, then the larger of loading 2.5 GiB and \
+///      training 2.0 GiB: LoRA 0.5 GiB, gradients 0.5 GiB, optimizer 1.0 GiB, activations 0.0 GiB)"
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryEstimate {
+    /// The program itself, before any tensor ([`PROCESS_BYTES`] on the host, 0 on a device).
+    pub program: u64,
+    /// The loading phase beyond the weights built so far: the memory-mapped checkpoint and
+    /// the dense copy of the projection being quantized (0 on a device).
+    pub loading: u64,
     /// Frozen base weights.
     pub weights: u64,
     /// Trainable LoRA parameters (f32).
@@ -98,20 +151,29 @@ pub struct MemoryEstimate {
     pub gradients: u64,
     /// Optimizer state.
     pub optimizer: u64,
-    /// Activations kept for the backward pass.
+    /// What a training step's autodiff graph holds at its peak.
     pub activations: u64,
 }
 
 impl MemoryEstimate {
-    /// Sum of all parts.
-    pub fn total(&self) -> u64 {
-        self.weights + self.lora + self.gradients + self.optimizer + self.activations
+    /// The training phase beyond the weights: LoRA, gradients, optimizer, activations.
+    pub fn training(&self) -> u64 {
+        self.lora + self.gradients + self.optimizer + self.activations
     }
 
-    /// Sum of all parts but the optimizer state (what must stay on the device when the
-    /// optimizer state is paged to host memory).
+    /// The peak: program and weights, plus the larger of the loading and training phases.
+    pub fn total(&self) -> u64 {
+        self.program + self.weights + self.loading.max(self.training())
+    }
+
+    /// [`total`](Self::total) without the optimizer state (what must stay on the device
+    /// when the optimizer state is paged to host memory).
     pub fn without_optimizer(&self) -> u64 {
-        self.total() - self.optimizer
+        MemoryEstimate {
+            optimizer: 0,
+            ..*self
+        }
+        .total()
     }
 }
 
@@ -124,15 +186,45 @@ impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (weights {}, LoRA {}, gradients {}, optimizer {}, activations {})",
+            "{} (program {}, weights {}, then the larger of loading {} and training {}: LoRA {}, \
+             gradients {}, optimizer {}, activations {})",
             format_gib(self.total()),
+            format_gib(self.program),
             format_gib(self.weights),
+            format_gib(self.loading),
+            format_gib(self.training()),
             format_gib(self.lora),
             format_gib(self.gradients),
             format_gib(self.optimizer),
             format_gib(self.activations)
         )
     }
+}
+
+/// Bytes of the safetensors files of the checkpoint directory `dir` (one file or the shards
+/// of its index): what loading maps and reads once. Opening maps the files without reading
+/// them.
+///
+/// # Errors
+///
+/// As [`Checkpoint::open_dir`](crate::hf::checkpoint::Checkpoint::open_dir), or a file whose
+/// size cannot be read.
+pub fn checkpoint_bytes(dir: impl AsRef<std::path::Path>) -> crate::Result<u64> {
+    let ckpt = crate::hf::checkpoint::Checkpoint::open_dir(dir)?;
+    let mut files: Vec<&std::path::Path> = ckpt.files().into_values().collect();
+    files.sort();
+    files.dedup();
+    files
+        .into_iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len())
+                .map_err(|source| crate::LlamaError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })
+        })
+        .sum()
 }
 
 /// `[out_features, in_features]` of a projection in a layer of `cfg`.
@@ -199,49 +291,106 @@ fn matrix_bytes(n: usize, base: BaseWeights, dense_bytes: usize) -> u64 {
     }
 }
 
-/// Activation elements the backward pass keeps per token of one decoder layer (without
-/// gradient checkpointing), for LoRA rank `r` on `targets` and sequences of `seq_len`:
+/// Elements a training step holds per token at its peak, on burn-ndarray's autodiff with
+/// f32 activations: every decoder layer's saved tensors plus the loss head's buffers.
 ///
-/// - the two RMSNorms' inputs and outputs: `4h`;
-/// - q, k, v; rotated q and k; the attention output: `3·(n_q + n_kv)·d`, plus `2·n_q·d`
-///   for k and v repeated to the query heads under grouped-query attention;
-/// - attention scores and their softmax: `2·n_q·seq_len`;
-/// - `o_proj` and `down_proj` outputs: `2h`;
-/// - gate, up, SiLU(gate) and their product: `4i`;
-/// - per adapter: the (dropped-out) input and `A·x`: `in + r`.
+/// Without gradient checkpointing, per layer (read off the forward code and what burn's
+/// autodiff keeps for each operation's backward; checked against a counting allocator in
+/// llama-model/tests/memory_model.rs):
+///
+/// - the layer input and the residual sum after attention, kept by the two RMSNorms: `2h`;
+/// - rotated queries and keys and values repeated to the query heads, kept by the two
+///   attention matmuls: `3·n_q·d`;
+/// - masked scores, their `exp` and the probabilities: `3·n_q·seq_len`;
+/// - SwiGLU: the gate projection and its sigmoid (kept by SiLU), SiLU's output and the up
+///   projection (kept by their product): `4i`;
+/// - the adapters: each `A` matmul keeps its input and each `B` matmul `A·x` (`r`). Without
+///   dropout, adapters on the same input share it (one norm output for q/k/v, one for
+///   gate/up); with dropout, each keeps its own f32 mask and dropped input (`2·in`). Frozen
+///   NF4 and dense bases keep nothing (their backward dequantizes or reads the weight again).
+///
+/// With burn's balanced checkpointing, memory-bound operations (additions, scaling, RoPE,
+/// `exp`, SiLU) keep their parents' outputs for recomputation instead of their own: on these
+/// models that holds more, not less. The difference is measured with the counting allocator
+/// (nine shapes, with and without dropout, least squares): `+3.5h + 6·n_kv·d − n_q·seq_len`
+/// per layer, `+3h` more with dropout.
+///
+/// The loss head peaks at four `[tokens, vocab]` buffers (logits, max-shifted logits, their
+/// `exp` and the log-probabilities; in the backward pass their gradients take their places),
+/// plus the embedding output and the final norm's output: `4·vocab + 2h`.
 ///
 /// ```
 /// use llama_model::{memory::activation_elements_per_token, LlamaConfig};
-/// // tiny: h 64, i 128, 4 query / 2 kv heads of 16: 6·64 + 3·6·16 + 2·64 + 4·128 + 2·4·10
-/// assert_eq!(activation_elements_per_token(&LlamaConfig::tiny(32), 0, &[], 10), 1392);
+/// use qlora_core::TargetModule;
+/// // tiny: h 64, i 128, 4 query / 2 kv heads of 16, 2 layers, vocab 32; no adapter, seq 10:
+/// // per layer 2·64 + 3·64 + 3·4·10 + 4·128 = 952; head 4·32 + 2·64 = 256.
+/// assert_eq!(activation_elements_per_token(&LlamaConfig::tiny(32), 0, &[], 10, false, false), 2 * 952 + 256);
 /// ```
 pub fn activation_elements_per_token(
     cfg: &LlamaConfig,
     r: usize,
     targets: &[TargetModule],
     seq_len: usize,
+    dropout: bool,
+    checkpointing: bool,
 ) -> u64 {
     let (h, i, d) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (nq, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-    let repeat = if nkv < nq { 2 * nq * d } else { 0 };
-    let lora: usize = targets
+    let mut layer = 2 * h + 3 * nq * d + 3 * nq * seq_len + 4 * i;
+    layer += adapter_elements(cfg, r, targets, dropout);
+    if checkpointing {
+        layer = (2 * layer + 7 * h + 12 * nkv * d + if dropout { 6 * h } else { 0 })
+            .saturating_sub(2 * nq * seq_len)
+            / 2;
+    }
+    (cfg.num_hidden_layers * layer + 4 * cfg.vocab_size + 2 * h) as u64
+}
+
+/// What the adapters of one layer keep per token (see [`activation_elements_per_token`]).
+fn adapter_elements(cfg: &LlamaConfig, r: usize, targets: &[TargetModule], dropout: bool) -> usize {
+    let input = |t: TargetModule| projection_shape(cfg, t)[1];
+    let per_target: usize = targets
         .iter()
-        .map(|&t| projection_shape(cfg, t)[1] + r)
+        .map(|&t| r + if dropout { 2 * input(t) } else { 0 })
         .sum();
-    (6 * h + 3 * (nq + nkv) * d + repeat + 2 * nq * seq_len + 4 * i + lora) as u64
+    if dropout {
+        return per_target;
+    }
+    // Without dropout, adapters reading the same tensor keep it once.
+    let mut inputs: Vec<(&str, usize)> =
+        targets.iter().map(|&t| (input_name(t), input(t))).collect();
+    inputs.sort_unstable();
+    inputs.dedup();
+    per_target + inputs.iter().map(|&(_, n)| n).sum::<usize>()
+}
+
+/// Which tensor a projection reads: q/k/v the first norm's output, gate/up the second's.
+fn input_name(t: TargetModule) -> &'static str {
+    match t {
+        TargetModule::QProj | TargetModule::KProj | TargetModule::VProj => "attention input",
+        TargetModule::OProj => "attention output",
+        TargetModule::GateProj | TargetModule::UpProj => "mlp input",
+        TargetModule::DownProj => "mlp hidden",
+    }
+}
+
+/// Bytes of the largest projection in f32, the transient of quantizing it on load.
+fn largest_projection_f32(cfg: &LlamaConfig) -> u64 {
+    TargetModule::ALL
+        .iter()
+        .map(|&t| {
+            let [out, inp] = projection_shape(cfg, t);
+            4 * (out * inp) as u64
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Estimates the memory of a fine-tuning run of `cfg` under `plan` (see the module docs for
 /// what each part counts).
 ///
-/// Activations: `batch · seq · (L · per_layer + 2h + 2·vocab)` elements without gradient
-/// checkpointing (`per_layer` from [`activation_elements_per_token`]; the head keeps the final
-/// norm's input/output, the logits and their log-softmax). With gradient checkpointing only
-/// each layer's input (`h`) is kept, plus one layer's full activations while it is
-/// recomputed: `batch · seq · (L · h + per_layer + 2h + 2·vocab)`.
-///
 /// ```
-/// use llama_model::memory::{estimate_training_memory, BaseWeights, OptimizerMemory, TrainingPlan};
+/// use llama_model::memory::{estimate_training_memory, BaseWeights, MemoryTarget, OptimizerMemory, TrainingPlan};
 /// use llama_model::LlamaConfig;
 /// use qlora_core::{Blocksize, TargetModule};
 /// let plan = TrainingPlan {
@@ -253,11 +402,14 @@ pub fn activation_elements_per_token(
 ///     batch_size: 1,
 ///     seq_len: 16,
 ///     gradient_checkpointing: false,
+///     lora_dropout: false,
+///     target: MemoryTarget::Device,
 /// };
 /// let e = estimate_training_memory(&LlamaConfig::tiny(32), &plan);
 /// assert_eq!(e.lora, 4 * 2 * (8 * 128 + 8 * 96));
 /// assert_eq!(e.gradients, e.lora);
 /// assert_eq!(e.optimizer, 2 * e.lora);
+/// assert_eq!((e.program, e.loading), (0, 0));
 /// ```
 pub fn estimate_training_memory(cfg: &LlamaConfig, plan: &TrainingPlan) -> MemoryEstimate {
     let (h, v, l) = (
@@ -285,8 +437,6 @@ pub fn estimate_training_memory(cfg: &LlamaConfig, plan: &TrainingPlan) -> Memor
     let weights = projections + embeddings + lm_head + norms;
 
     let params = lora_parameters(cfg, plan.lora_r, &plan.targets);
-    let lora = 4 * params;
-    let gradients = 4 * params;
     let optimizer = match plan.optimizer {
         OptimizerMemory::AdamW32 => 8 * params,
         OptimizerMemory::AdamW8bit { blocksize } => {
@@ -294,20 +444,32 @@ pub fn estimate_training_memory(cfg: &LlamaConfig, plan: &TrainingPlan) -> Memor
             2 * (params + 4 * blocks)
         }
     };
-
-    let per_layer = activation_elements_per_token(cfg, plan.lora_r, &plan.targets, plan.seq_len);
-    let head = 2 * h + 2 * v;
-    let per_token = if plan.gradient_checkpointing {
-        l * h + per_layer + head
-    } else {
-        l * per_layer + head
-    };
+    let per_token = activation_elements_per_token(
+        cfg,
+        plan.lora_r,
+        &plan.targets,
+        plan.seq_len,
+        plan.lora_dropout,
+        plan.gradient_checkpointing,
+    );
     let activations = (plan.batch_size * plan.seq_len) as u64 * per_token * db;
 
+    let (program, loading) = match plan.target {
+        MemoryTarget::Host { checkpoint_bytes } => {
+            let quantizing = match plan.base {
+                BaseWeights::Nf4 { .. } => largest_projection_f32(cfg),
+                BaseWeights::Dense => 0,
+            };
+            (PROCESS_BYTES, checkpoint_bytes + quantizing)
+        }
+        MemoryTarget::Device => (0, 0),
+    };
     MemoryEstimate {
+        program,
+        loading,
         weights,
-        lora,
-        gradients,
+        lora: 4 * params,
+        gradients: 4 * params,
         optimizer,
         activations,
     }
@@ -345,6 +507,8 @@ mod tests {
             batch_size: 1,
             seq_len: 512,
             gradient_checkpointing: false,
+            lora_dropout: false,
+            target: MemoryTarget::Device,
         }
     }
 
@@ -371,14 +535,17 @@ mod tests {
         assert_eq!(e.lora, 4 * 8_388_608);
         assert_eq!(e.gradients, 4 * 8_388_608);
         assert_eq!(e.optimizer, 8 * 8_388_608);
-        // Per token per layer: 6·4096 + 3·64·128 + 0 (no GQA) + 2·32·512 + 4·11008
-        // + 2·(4096 + 16) = 24_576 + 24_576 + 32_768 + 44_032 + 8_224 = 134_176.
-        // Head: 2·4096 + 2·32000 = 72_192. 512 tokens · (32·134_176 + 72_192) · 2 bytes.
-        assert_eq!(e.activations, 512 * (32 * 134_176 + 72_192) * 2);
-        assert_eq!(e.activations, 4_470_603_776);
+        // Per token per layer: 2·4096 (norm inputs) + 3·4096 (q, k, v for the attention
+        // matmuls) + 3·32·512 (scores) + 4·11008 (SwiGLU) + 2·16 (A·x) + 4096 (the norm
+        // output q and v adapters share) = 117_792. Head: 4·32000 + 2·4096 = 136_192.
+        let per_token = 32 * 117_792 + 136_192;
+        assert_eq!(e.activations, 512 * per_token * 2);
+        assert_eq!(e.activations, 3_999_268_864);
+        assert_eq!((e.program, e.loading), (0, 0));
         assert_eq!(
             e.to_string(),
-            "7.9 GiB (weights 3.6 GiB, LoRA 0.0 GiB, gradients 0.0 GiB, optimizer 0.1 GiB, activations 4.2 GiB)"
+            "7.4 GiB (program 0.0 GiB, weights 3.6 GiB, then the larger of loading 0.0 GiB and \
+             training 3.8 GiB: LoRA 0.0 GiB, gradients 0.0 GiB, optimizer 0.1 GiB, activations 3.7 GiB)"
         );
     }
 
@@ -388,8 +555,17 @@ mod tests {
         let mut plan = qlora_plan();
         plan.gradient_checkpointing = true;
         let e = estimate_training_memory(&cfg, &plan);
-        // 512 · (32·4096 + 134_176 + 72_192) · 2 bytes.
-        assert_eq!(e.activations, 512 * (131_072 + 134_176 + 72_192) * 2);
+        // Balanced checkpointing: + 3.5·4096 + 6·4096 − 32·512 per layer = 140_320.
+        assert_eq!(e.activations, 512 * (32 * 140_320 + 136_192) * 2);
+        plan.lora_dropout = true;
+        // Dropout: q and v each keep their mask and dropped input (2·4096 each) instead of
+        // sharing the norm output (4096), and checkpointing adds 3·4096 more.
+        let d = estimate_training_memory(&cfg, &plan).activations;
+        assert_eq!(
+            d,
+            512 * (32 * (140_320 + 3 * 4096 + 3 * 4096) + 136_192) * 2
+        );
+        plan.lora_dropout = false;
 
         plan.base = BaseWeights::Dense;
         let dense = estimate_training_memory(&cfg, &plan);
@@ -422,6 +598,8 @@ mod tests {
             batch_size: 2,
             seq_len: 8,
             gradient_checkpointing: false,
+            lora_dropout: false,
+            target: MemoryTarget::Device,
         };
         let e = estimate_training_memory(&cfg, &plan);
         // 4096 elements: 2048 codes + 64 blocks · 4 + 64 = 2368; 2048: 1024 + 128 + 64 =
@@ -431,8 +609,35 @@ mod tests {
         assert_eq!(e.weights, 2 * layer + 2 * 8192 + 5 * 256);
         // LoRA: 4·(128 + 96 + 96 + 128 + 192 + 192 + 192) = 4096 per layer.
         assert_eq!(e.lora, 4 * 2 * 4096);
-        // Per token per layer: 6·64 + 3·6·16 + 128 (repeated k/v) + 2·4·8 + 4·128 + LoRA
-        // inputs and A outputs (64·6 + 128 + 7·4 = 540) = 1916; head 2·64 + 2·32 = 192.
-        assert_eq!(e.activations, 16 * (2 * 1916 + 192) * 4);
+        // Per token per layer: 2·64 + 3·64 + 3·4·8 + 4·128 = 928; adapters 7·4 plus the four
+        // inputs they read (attention input 64, attention output 64, MLP input 64, MLP
+        // hidden 128) = 348; head 4·32 + 2·64 = 256.
+        assert_eq!(e.activations, 16 * (2 * (928 + 348) + 256) * 4);
+    }
+
+    #[test]
+    fn host_peak_is_the_larger_phase_over_program_and_weights() {
+        let cfg = llama2_7b();
+        let mut plan = qlora_plan();
+        let device = estimate_training_memory(&cfg, &plan);
+        let bytes = 13_476_839_424; // Llama-2-7b-hf's two bf16 shards
+        plan.target = MemoryTarget::Host {
+            checkpoint_bytes: bytes,
+        };
+        let host = estimate_training_memory(&cfg, &plan);
+        assert_eq!(host.program, PROCESS_BYTES);
+        // Quantizing a 11008x4096 MLP projection holds its f32 copy.
+        assert_eq!(host.loading, bytes + 4 * 11008 * 4096);
+        assert_eq!(host.training(), device.training());
+        // Mapping the 13.5 GB checkpoint outweighs training at 512 tokens.
+        assert_eq!(host.total(), PROCESS_BYTES + host.weights + host.loading);
+        plan.batch_size = 8;
+        let long = estimate_training_memory(&cfg, &plan);
+        assert_eq!(long.total(), PROCESS_BYTES + long.weights + long.training());
+        assert_eq!(
+            long.without_optimizer(),
+            long.total() - long.optimizer,
+            "training still outweighs loading without the optimizer state"
+        );
     }
 }

@@ -152,9 +152,12 @@ pub struct FinetuneArgs {
     /// Optimizer.
     #[arg(long, visible_alias = "optim", value_enum, default_value_t = OptimizerArg::Adamw)]
     pub optimizer: OptimizerArg,
-    /// Memory budget in GiB: the run stops before loading weights when the estimate
-    /// (weights, LoRA, gradients, optimizer state, activations) exceeds it. With
-    /// paged-adamw the optimizer state may exceed it (it is paged to host memory).
+    /// Memory budget in GiB: the run stops before loading weights when the estimated peak
+    /// exceeds it. On the CPU that is the whole process (the program, the weights, and the
+    /// larger of loading, with the checkpoint memory-mapped, and training: LoRA, gradients,
+    /// optimizer state, activations); on CUDA the device's tensors. With paged-adamw the
+    /// optimizer state may exceed it (it is paged to host memory). RUST_LOG=info shows the
+    /// estimate.
     #[arg(long, value_name = "GIB")]
     pub memory_budget: Option<f64>,
     /// Peak learning rate.

@@ -2,7 +2,7 @@
 //! [`llama_model::estimate_training_memory`]) checked before any weight is loaded.
 
 use anyhow::{bail, Result};
-use llama_model::memory::{format_gib, BaseWeights, OptimizerMemory, GIB};
+use llama_model::memory::{format_gib, BaseWeights, MemoryTarget, OptimizerMemory, GIB};
 use llama_model::{LlamaConfig, MemoryEstimate, TrainingPlan};
 use qlora_core::{Blocksize, LoraConfig};
 
@@ -11,7 +11,8 @@ use super::args::OptimizerArg;
 /// bitsandbytes' block of 8-bit optimizer state.
 const OPTIM_8BIT_BLOCK: usize = 256;
 
-/// The plan the estimate is computed for: f32 compute on the CPU backend.
+/// The plan the estimate is computed for: f32 compute, on the host (`target` carries the
+/// checkpoint's size) or on a device.
 #[allow(clippy::too_many_arguments)]
 pub fn training_plan(
     cfg: &LlamaConfig,
@@ -22,6 +23,7 @@ pub fn training_plan(
     batch_size: usize,
     seq_len: usize,
     gradient_checkpointing: bool,
+    target: MemoryTarget,
 ) -> TrainingPlan {
     // A pre-quantized checkpoint stays 4-bit whatever the flags say.
     let base = if four_bit || cfg.quantization.is_some() {
@@ -46,6 +48,8 @@ pub fn training_plan(
         batch_size,
         seq_len,
         gradient_checkpointing,
+        lora_dropout: lora.dropout > 0.0,
+        target,
     }
 }
 
@@ -75,8 +79,7 @@ pub fn check_budget(
         };
         bail!(
             "--memory-budget: the run needs {what}, budget {budget_gib} GiB; lower \
-             --batch-size or --max-seq-len, turn on --gradient-checkpointing, keep 4-bit \
-             loading or use a smaller --lora-r{}",
+             --batch-size or --max-seq-len, keep 4-bit loading or use a smaller --lora-r{}",
             if paged {
                 ""
             } else {
@@ -94,10 +97,9 @@ mod tests {
     fn est() -> MemoryEstimate {
         MemoryEstimate {
             weights: 4 << 30,
-            lora: 0,
-            gradients: 0,
             optimizer: 3 << 30,
             activations: 2 << 30,
+            ..MemoryEstimate::default()
         }
     }
 
@@ -107,7 +109,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("needs 9.0 GiB (weights 4.0 GiB") && e.contains("budget 8 GiB"),
+            e.contains("needs 9.0 GiB (program 0.0 GiB, weights 4.0 GiB")
+                && e.contains("budget 8 GiB"),
             "{e}"
         );
         // Paged: 6 GiB must fit; 2 GiB of the budget is left for device-side state.

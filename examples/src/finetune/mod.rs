@@ -27,9 +27,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
+use llama_model::memory::checkpoint_bytes;
 use llama_model::{
     estimate_training_memory, save_adapter, AdapterConfig, LlamaConfig, LlamaTokenizer,
-    MemoryEstimate,
+    MemoryEstimate, MemoryTarget,
 };
 use qlora_core::train::{TrainConfig, TrainError, Trainer};
 use qlora_core::{
@@ -257,6 +258,13 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
     let seq_len = train
         .max_len()
         .max(eval.as_ref().map_or(0, Dataset::max_len));
+    let target = if device == DeviceChoice::Cpu {
+        let checkpoint_bytes = checkpoint_bytes(&args.model)
+            .with_context(|| format!("--model {}", args.model.display()))?;
+        MemoryTarget::Host { checkpoint_bytes }
+    } else {
+        MemoryTarget::Device
+    };
     let plan = budget::training_plan(
         &cfg,
         args.four_bit(),
@@ -266,9 +274,19 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
         args.batch_size,
         seq_len,
         args.gradient_checkpointing,
+        target,
     );
     let memory = estimate_training_memory(&cfg, &plan);
     log::info!("memory estimate: {memory}");
+    log::info!(
+        "memory estimate (bytes): {{\"total\": {}, \"program\": {}, \"loading\": {}, \"weights\": {}, \"training\": {}, \"activations\": {}}}",
+        memory.total(),
+        memory.program,
+        memory.loading,
+        memory.weights,
+        memory.training(),
+        memory.activations
+    );
     let device_budget = match args.memory_budget {
         Some(b) => Some(budget::check_budget(&memory, b, args.optimizer)?),
         None => None,
