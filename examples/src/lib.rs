@@ -7,3 +7,4 @@ pub mod demo;
 pub mod device;
 pub mod evaluate;
 pub mod finetune;
+pub mod reporting;

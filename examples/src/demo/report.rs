@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 
 use super::config::BaseModel;
 use super::plots::{confusion_svg, loss_curves_svg, metric_bars_svg};
-use super::summary::{DemoSummary, ExampleOutput, Num, RunStats};
+use super::summary::{DemoSummary, ExampleOutput, RunStats};
 use crate::evaluate::json::write_atomically;
+use crate::reporting::markdown::{cell, fmt, fmt_p};
 
 /// The files a report consists of, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,40 +92,6 @@ pub fn write_report(out: &Path, summary: &DemoSummary, stats: &RunStats) -> Resu
         metrics,
         plots: plots.into_iter().map(|(f, _, _)| out.join(f)).collect(),
     })
-}
-
-fn fmt(v: Num) -> String {
-    if v.0.is_finite() {
-        format!("{:.3}", v.0)
-    } else {
-        format!("{}", v.0)
-    }
-}
-
-fn fmt_p(v: Num) -> String {
-    match v.0 {
-        p if !p.is_finite() => "n/a".into(),
-        p if p < 1e-3 => format!("{p:.1e}"),
-        p => format!("{p:.3}"),
-    }
-}
-
-/// Replaces characters that would break a Markdown table cell.
-fn cell(text: &str, max_chars: usize) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => ' ',
-            '|' => '/',
-            c => c,
-        })
-        .collect();
-    if flat.chars().count() > max_chars {
-        let cut: String = flat.chars().take(max_chars).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
 }
 
 /// Renders report.md. `plots` are `(file, caption)` pairs relative to the report.
