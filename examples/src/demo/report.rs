@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use super::config::BaseModel;
 use super::plots::{confusion_svg, loss_curves_svg, metric_bars_svg};
+use super::review::ReviewSummary;
 use super::summary::{DemoSummary, ExampleOutput, RunStats};
 use crate::evaluate::json::write_atomically;
 use crate::reporting::markdown::{cell, fmt, fmt_p};
@@ -311,6 +312,10 @@ pub fn render_markdown(
         }
     }
 
+    if let Some(r) = &summary.review {
+        write_review(&mut md, r);
+    }
+
     if !summary.examples.is_empty() {
         let _ = writeln!(md, "## Example outputs\n");
         let ex = &summary.examples;
@@ -329,6 +334,30 @@ pub fn render_markdown(
         }
     }
     md
+}
+
+fn write_review(md: &mut String, r: &ReviewSummary) {
+    let _ = writeln!(md, "## Clinician review\n");
+    let _ = writeln!(
+        md,
+        "Blinded rating packet `{}`: {} letters test cases, each with {} candidates ({}) in a \
+         random order per case. Send each rater one packet (open the HTML file in a browser, or \
+         fill in the CSV) and keep `{}`, the key that un-blinds the ratings. Then \
+         `review import --key {} --output ratings.jsonl <the returned files>` and \
+         `review report --key {} --ratings ratings.jsonl --out review-report` (README, \
+         \"Clinician review\").\n",
+        r.packet,
+        r.cases,
+        r.models.len(),
+        r.models.join(", "),
+        r.key,
+        r.key,
+        r.key
+    );
+    for p in &r.packets {
+        let _ = writeln!(md, "- [`{p}`]({p})");
+    }
+    md.push('\n');
 }
 
 fn write_example(md: &mut String, e: &ExampleOutput) {
@@ -424,6 +453,13 @@ mod tests {
                 base: "photon".into(),
                 finetuned: "proton".into(),
             }],
+            review: Some(crate::demo::review::ReviewSummary {
+                packet: "rv-0123456789abcdef".into(),
+                cases: 5,
+                models: vec!["base".into(), "fine-tuned".into(), "reference".into()],
+                key: "review/key.json".into(),
+                packets: vec!["review/packets/packet-rater-1.html".into()],
+            }),
         }
     }
 
@@ -448,6 +484,10 @@ mod tests {
         assert!(md.contains("![Pre-training loss](pretrain_loss.svg)"));
         assert!(md.contains("line one line / two"), "cells are flattened");
         assert!(md.contains("Peak resident memory: 64 MiB"));
+        assert!(md.contains("## Clinician review"));
+        assert!(md.contains(
+            "- [`review/packets/packet-rater-1.html`](review/packets/packet-rater-1.html)"
+        ));
         assert!(
             md.contains("| regimen | consistency | base | 0 | n/a |"),
             "{md}"

@@ -166,6 +166,8 @@ pub struct DemoSummary {
     pub answer_checks: Vec<AnswerCheck>,
     /// Example outputs (three per task).
     pub examples: Vec<ExampleOutput>,
+    /// The clinician review packet of some letters (none when no letters were evaluated).
+    pub review: Option<super::review::ReviewSummary>,
 }
 
 /// Wall-clock time of one stage.
