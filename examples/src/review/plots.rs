@@ -15,17 +15,13 @@ const BAR: i32 = 60;
 /// Height of the legend strip in pixels.
 const LEGEND: u32 = 48;
 
-/// Colour of level `i` of `n`: from orange (lowest) through a light middle to blue
-/// (highest), as diverging rating charts are drawn.
-pub fn level_color(i: usize, n: usize) -> RGBColor {
+/// The colour at `t` in [0, 1] of a diverging rating palette: red-orange (0, worst) through a
+/// light middle to blue (1, best), as Likert charts are drawn.
+pub fn rating_color(t: f64) -> RGBColor {
     const LOW: (f64, f64, f64) = (214.0, 96.0, 77.0);
     const MID: (f64, f64, f64) = (238.0, 232.0, 213.0);
     const HIGH: (f64, f64, f64) = (38.0, 110.0, 170.0);
-    let t = if n <= 1 {
-        1.0
-    } else {
-        i as f64 / (n - 1) as f64
-    };
+    let t = t.clamp(0.0, 1.0);
     let (a, b, s) = if t < 0.5 {
         (LOW, MID, t * 2.0)
     } else {
@@ -36,16 +32,18 @@ pub fn level_color(i: usize, n: usize) -> RGBColor {
 }
 
 /// Stacked 100% bars of `counts` per level, one row per `(model, counts)`; `levels` names
-/// the levels in order. Rows without ratings are drawn empty.
+/// the levels in order and `shades` places each on the palette ([`rating_color`]: 0 worst,
+/// 1 best). Rows without ratings are drawn empty.
 ///
 /// # Errors
-/// No rows or levels, or a row whose counts do not match the levels.
+/// No rows or levels, or a row whose counts or shades do not match the levels.
 pub fn distribution_svg(
     title: &str,
     levels: &[String],
+    shades: &[f64],
     rows: &[(&str, &[usize])],
 ) -> Result<String> {
-    if rows.is_empty() || levels.is_empty() {
+    if rows.is_empty() || levels.is_empty() || shades.len() != levels.len() {
         bail!("{title}: nothing to plot");
     }
     if let Some((m, c)) = rows.iter().find(|(_, c)| c.len() != levels.len()) {
@@ -79,6 +77,7 @@ pub fn distribution_svg(
             .configure_mesh()
             .disable_y_mesh()
             .y_label_formatter(&name)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc("share of ratings (%)")
             .draw()
             .map_err(plot_err)?;
@@ -96,7 +95,7 @@ pub fn distribution_svg(
                 if c == 0 {
                     continue;
                 }
-                let color = level_color(i, levels.len());
+                let color = rating_color(shades[i]);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(x, y0), (x + w, y0 + BAR)],
@@ -117,7 +116,7 @@ pub fn distribution_svg(
         }
         let mut x = 24;
         for (i, l) in levels.iter().enumerate() {
-            let color = level_color(i, levels.len());
+            let color = rating_color(shades[i]);
             lower
                 .draw(&Rectangle::new([(x, 14), (x + 16, 30)], color.filled()))
                 .map_err(plot_err)?;
@@ -149,7 +148,8 @@ mod tests {
             ("fine-tuned", &[0, 2, 5, 3]),
             ("reference", &[0, 0, 0, 0]),
         ];
-        let svg = distribution_svg("correctness", &levels, &rows).unwrap();
+        let shades = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0];
+        let svg = distribution_svg("correctness", &levels, &shades, &rows).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         for text in [
             "correctness",
@@ -164,14 +164,16 @@ mod tests {
         }
         // 3 + 3 segments + 4 legend swatches + background rectangles.
         assert!(svg.matches("<rect").count() >= 10);
-        assert!(distribution_svg("x", &levels, &[("a", &[1, 2])]).is_err());
-        assert!(distribution_svg("x", &levels, &[]).is_err());
+        assert!(distribution_svg("x", &levels, &shades, &[("a", &[1, 2])]).is_err());
+        assert!(distribution_svg("x", &levels, &shades, &[]).is_err());
+        assert!(distribution_svg("x", &levels, &shades[..2], &rows).is_err());
     }
 
     #[test]
-    fn colours_run_from_low_to_high() {
-        assert_eq!(level_color(0, 4), RGBColor(214, 96, 77));
-        assert_eq!(level_color(3, 4), RGBColor(38, 110, 170));
-        assert_eq!(level_color(1, 3), RGBColor(238, 232, 213));
+    fn colours_run_from_worst_to_best() {
+        assert_eq!(rating_color(0.0), RGBColor(214, 96, 77));
+        assert_eq!(rating_color(1.0), RGBColor(38, 110, 170));
+        assert_eq!(rating_color(0.5), RGBColor(238, 232, 213));
+        assert_eq!(rating_color(7.0), rating_color(1.0));
     }
 }

@@ -10,7 +10,8 @@
 //!   interval over cases (2,000 resamples, seed [`ro_tasks::BOOTSTRAP_SEED`], as the demo),
 //!   median of all ratings (numpy's), and the count of each point.
 //! - Choice questions, per model: the count of each option and, when the config names the
-//!   acceptable options, the acceptable rate over all ratings.
+//!   acceptable options, the acceptable rate over all ratings with its 95% Wilson interval
+//!   (statsmodels' `proportion_confint`, see [`super::agreement`]).
 //! - Between models (scale questions, and the acceptable share of choice questions): for each
 //!   pair "model vs baseline" (`--compare MODEL:BASELINE`; by default every model against the
 //!   first), the per-case values are paired; one-sided Wilcoxon signed-rank test, alternative
@@ -92,6 +93,10 @@ pub struct QuestionReport {
     pub levels: Vec<String>,
     /// Display names of the levels (scale: point and label; choice: option label).
     pub level_labels: Vec<String>,
+    /// Where each level sits from worst (0) to best (1), for the plot's colours: a scale's
+    /// points evenly; a choice's acceptable options first (best), then the others, each in
+    /// config order.
+    pub level_shades: Vec<f64>,
     /// Per model, in model order.
     pub models: Vec<ModelStats>,
     /// Paired tests between models.
@@ -343,6 +348,40 @@ fn levels(kind: &QuestionKind) -> Option<(Vec<String>, Vec<String>, Vec<f64>)> {
     }
 }
 
+/// See [`QuestionReport::level_shades`].
+fn shades(kind: &QuestionKind, n: usize) -> Vec<f64> {
+    let t = |rank: usize| {
+        if n <= 1 {
+            1.0
+        } else {
+            1.0 - rank as f64 / (n - 1) as f64
+        }
+    };
+    match kind {
+        QuestionKind::Choice {
+            options,
+            acceptable,
+        } => {
+            let mut order: Vec<usize> = (0..options.len()).collect();
+            order.sort_by_key(|&i| !acceptable.contains(&options[i].value));
+            let mut out = vec![0.0; options.len()];
+            for (rank, &i) in order.iter().enumerate() {
+                out[i] = t(rank);
+            }
+            out
+        }
+        _ => (0..n)
+            .map(|i| {
+                if n <= 1 {
+                    1.0
+                } else {
+                    i as f64 / (n - 1) as f64
+                }
+            })
+            .collect(),
+    }
+}
+
 fn median(values: &mut [f64]) -> Num {
     if values.is_empty() {
         return Num(f64::NAN);
@@ -441,7 +480,7 @@ fn paired_test(table: &Table, model: &str, baseline: &str, score: &[f64]) -> Pai
 /// Computes the report.
 ///
 /// # Errors
-/// A bad `--compare` pair, or agreement statistics that cannot be computed.
+/// A bad `--compare` pair.
 pub fn build(
     key: &Key,
     config: &ReviewConfig,
@@ -479,9 +518,9 @@ pub fn build(
         } else {
             Vec::new()
         };
-        let agreement = super::agreement::agreement(&table, &key.models, &q.kind, levels.len())
-            .with_context(|| format!("agreement on question {:?}", q.id))?;
+        let agreement = super::agreement::agreement(&table, &key.models, &q.kind, levels.len());
         questions.push(QuestionReport {
+            level_shades: shades(&q.kind, levels.len()),
             id: q.id.clone(),
             text: q.text.clone(),
             kind: if matches!(q.kind, QuestionKind::Scale { .. }) {
@@ -578,18 +617,18 @@ pub fn render_markdown(report: &ReviewReport, config: &ReviewConfig) -> String {
 
 fn question_markdown(md: &mut String, q: &QuestionReport) {
     let _ = writeln!(md, "## {} (`{}`)\n", cell(&q.text, 200), q.id);
-    let heads: Vec<String> = q.level_labels.iter().map(|l| cell(l, 40)).collect();
-    let extra = if q.kind == "scale" {
-        "mean [95% CI] | median"
+    let mut heads = vec!["model".to_string(), "n".into()];
+    let mut align = vec!["---", "---:"];
+    if q.kind == "scale" {
+        heads.extend(["mean [95% CI]".into(), "median".into()]);
+        align.extend(["---", "---:"]);
     } else {
-        "acceptable [95% CI]"
-    };
-    let _ = writeln!(md, "| model | n | {extra} | {} |", heads.join(" | "));
-    let _ = writeln!(
-        md,
-        "| --- | ---: | --- | {}",
-        "---: | ".repeat(heads.len()) + if q.kind == "scale" { "---: |" } else { "" }
-    );
+        heads.push("acceptable [95% CI]".into());
+        align.push("---");
+    }
+    heads.extend(q.level_labels.iter().map(|l| cell(l, 40)));
+    align.extend(q.level_labels.iter().map(|_| "---:"));
+    let _ = writeln!(md, "| {} |\n| {} |", heads.join(" | "), align.join(" | "));
     for m in &q.models {
         let pct = |c: usize| {
             if m.n == 0 {
@@ -661,13 +700,13 @@ pub fn write(out: &Path, report: &ReviewReport, config: &ReviewConfig) -> Result
     let mut files = Vec::new();
     let mut rendered: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for q in &report.questions {
-        let title = format!("{} ({})", q.id, q.kind);
+        let title = format!("{} ({})", cell(&q.text, 70), q.id);
         let rows: Vec<(&str, &[usize])> = q
             .models
             .iter()
             .map(|m| (m.model.as_str(), m.counts.as_slice()))
             .collect();
-        let svg = distribution_svg(&title, &q.level_labels, &rows)?;
+        let svg = distribution_svg(&title, &q.level_labels, &q.level_shades, &rows)?;
         rendered.push((out.join(plot_file(&q.id)), svg.into_bytes()));
     }
     let json = serde_json::to_string_pretty(report)? + "\n";
@@ -695,4 +734,67 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         println!("{}", f.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::blind::{blind, sample_input, BlindOptions};
+
+    #[test]
+    fn shades_put_the_best_answers_at_the_blue_end() {
+        let c = ReviewConfig::default();
+        let kind = |id: &str| c.question(id).unwrap().kind.clone();
+        assert_eq!(shades(&kind("acceptable"), 3), [1.0, 0.5, 0.0]);
+        assert_eq!(
+            shades(&kind("correctness"), 4),
+            [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0]
+        );
+        let QuestionKind::Choice { options, .. } = kind("acceptable") else {
+            panic!()
+        };
+        let no_first = QuestionKind::Choice {
+            options: options.into_iter().rev().collect(),
+            acceptable: vec!["yes".into()],
+        };
+        assert_eq!(shades(&no_first, 3), [0.5, 0.0, 1.0], "no, minor, yes");
+    }
+
+    #[test]
+    fn ratings_that_contradict_the_key_are_named_by_line() {
+        let opts = BlindOptions {
+            n_cases: 2,
+            seed: 1,
+            raters: vec!["ann".into()],
+        };
+        let p = blind(&sample_input(3, false), &opts, &ReviewConfig::default()).unwrap();
+        let case = &p.key.cases[0];
+        let line = |model: &str, question: &str, value: &str| {
+            format!(
+                r#"{{"packet":"{}","rater":"ann","case":"{}","model":"{model}","candidate":"A","question":"{question}","value":{value}}}"#,
+                p.key.packet, case.id
+            )
+        };
+        let right = case.candidates[0].model.clone();
+        let wrong = case.candidates[1].model.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.jsonl");
+        for (text, needle) in [
+            (line(&right, "correctness", "3"), None),
+            (line(&wrong, "correctness", "3"), Some("is not model")),
+            (line(&right, "correctness", "9"), Some("value not allowed")),
+            (line(&right, "tone", "3"), Some("unknown question")),
+            ("{}".to_string(), Some("missing field")),
+        ] {
+            std::fs::write(&path, format!("{}\n{text}\n", line(&right, "style", "2"))).unwrap();
+            let r = read_ratings(&path, &p.key, &p.config);
+            match needle {
+                None => assert_eq!(r.unwrap().len(), 2),
+                Some(n) => {
+                    let e = format!("{:#}", r.unwrap_err());
+                    assert!(e.contains("ratings.jsonl: line 2") && e.contains(n), "{e}");
+                }
+            }
+        }
+    }
 }
