@@ -378,3 +378,55 @@ fn a_custom_config_drives_packets_import_and_report() {
     );
     assert!(err.contains("no model \"gpt\""), "{err}");
 }
+
+/// Ids are opaque: integer ids in the inputs work like strings ("7").
+#[test]
+fn integer_case_ids_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let mut cases = String::new();
+    let mut preds = String::new();
+    for id in [7, 8, 9] {
+        cases +=
+            &format!("{{\"id\": {id}, \"input\": \"report {id}\", \"target\": \"letter {id}\"}}\n");
+        preds += &format!(
+            "{{\"id\": {id}, \"reference\": \"letter {id}\", \"prediction\": \"draft {id}\"}}\n"
+        );
+    }
+    std::fs::write(p.join("cases.jsonl"), cases).unwrap();
+    std::fs::write(p.join("preds.jsonl"), preds).unwrap();
+    let out = p.join("review");
+    ok(&review()
+        .args([
+            "export",
+            "--task",
+            "letters",
+            "--n-cases",
+            "3",
+            "--raters",
+            "ann",
+            "--with-reference",
+        ])
+        .arg("--cases")
+        .arg(p.join("cases.jsonl"))
+        .arg(format!(
+            "--predictions=model={}",
+            p.join("preds.jsonl").display()
+        ))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let k = key(&out);
+    let mut ids: Vec<&str> = k["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["7", "8", "9"]);
+    let file = p.join("ann.json");
+    write_json(&file, &ratings_json(&k, "ann"));
+    ok(&import(&out, &p.join("ratings.jsonl"), &[&file]));
+}

@@ -188,8 +188,12 @@ fn check_models(input: &BlindInput, raters: &[String]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Each model's texts by case id, with every model covering the same ids as the first.
-fn texts_by_model(input: &BlindInput) -> Result<(Vec<String>, Vec<HashMap<&str, &str>>)> {
+/// One model's texts by case id.
+type Texts<'a> = HashMap<&'a str, &'a str>;
+
+/// The eligible case ids and each model's texts, with every model covering the same ids as
+/// the first.
+fn texts_by_model(input: &BlindInput) -> Result<(Vec<String>, Vec<Texts<'_>>)> {
     let first = &input.models[0];
     let ids: Vec<String> = first.records.iter().map(|r| r.id.clone()).collect();
     if ids.is_empty() {
@@ -197,7 +201,7 @@ fn texts_by_model(input: &BlindInput) -> Result<(Vec<String>, Vec<HashMap<&str, 
     }
     let mut maps = Vec::with_capacity(input.models.len());
     for m in &input.models {
-        let map: HashMap<&str, &str> = m
+        let map: Texts = m
             .records
             .iter()
             .map(|r| (r.id.as_str(), r.prediction.as_str()))

@@ -186,11 +186,11 @@ fn question(h: &mut String, q: &Question, name: &str, label: &str) {
                 .collect(),
         ),
         QuestionKind::Text => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<div class=\"question\" data-question=\"{}\" data-kind=\"text\" data-required=\"{required}\">\
                  <label for=\"{name}\">{}{mark}</label><textarea id=\"{name}\" name=\"{name}\" rows=\"2\" \
-                 aria-label=\"Candidate {}: {}\"></textarea></div>\n",
+                 aria-label=\"Candidate {}: {}\"></textarea></div>",
                 escape(&q.id),
                 escape(&q.text),
                 escape(label),

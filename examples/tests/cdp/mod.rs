@@ -372,7 +372,7 @@ impl WebSocket {
         loop {
             while let Some((fin, opcode, payload)) = self.frame() {
                 match opcode {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         self.partial.extend_from_slice(&payload);
                         if fin {
                             let msg = std::mem::take(&mut self.partial);
