@@ -26,6 +26,21 @@ fn import(key_dir: &Path, output: &Path, files: &[&Path]) -> std::process::Outpu
         .unwrap()
 }
 
+/// Runs `review report` with `extra` flags.
+fn run_report(key_dir: &Path, ratings: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    review()
+        .arg("report")
+        .args(extra)
+        .arg("--key")
+        .arg(key_dir.join("key.json"))
+        .arg("--ratings")
+        .arg(ratings)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn write_json(path: &Path, v: &Value) {
     std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
@@ -104,15 +119,7 @@ fn export_import_report_with_mixed_json_and_csv_raters() {
     check_imported(&jsonl, &k, &["ann", "bob", "cem"]);
 
     let report = inp.dir.path().join("report");
-    ok(&review()
-        .args(["report", "--key"])
-        .arg(out.join("key.json"))
-        .arg("--ratings")
-        .arg(&ratings)
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap());
+    ok(&run_report(&out, &ratings, &report, &[]));
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     for needle in [
         "4 cases rated by 3 raters (ann, bob, cem)",
@@ -344,15 +351,12 @@ fn a_custom_config_drives_packets_import_and_report() {
     let ratings = inp.dir.path().join("ratings.jsonl");
     ok(&import(&out, &ratings, &[&file]));
     let report = inp.dir.path().join("report");
-    ok(&review()
-        .args(["report", "--compare", "fine-tuned:base", "--key"])
-        .arg(out.join("key.json"))
-        .arg("--ratings")
-        .arg(&ratings)
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap());
+    ok(&run_report(
+        &out,
+        &ratings,
+        &report,
+        &["--compare", "fine-tuned:base"],
+    ));
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("review.json")).unwrap())
             .unwrap();
@@ -365,17 +369,12 @@ fn a_custom_config_drives_packets_import_and_report() {
     // Two cases, both differences +2: scipy.stats.wilcoxon([2,2],[0,0],alternative="greater")
     // takes the exact distribution: p = 1/4.
     assert_eq!(q["comparisons"][0]["pvalue"], 0.25);
-    let err = fails(
-        &review()
-            .args(["report", "--compare", "fine-tuned:gpt", "--key"])
-            .arg(out.join("key.json"))
-            .arg("--ratings")
-            .arg(&ratings)
-            .arg("--out")
-            .arg(&report)
-            .output()
-            .unwrap(),
-    );
+    let err = fails(&run_report(
+        &out,
+        &ratings,
+        &report,
+        &["--compare", "fine-tuned:gpt"],
+    ));
     assert!(err.contains("no model \"gpt\""), "{err}");
 }
 

@@ -20,18 +20,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use cdp::{find_chromium, Browser};
 use fixture::{
-    answer, check_imported, export, fails, fill_csv, inputs, key, ok, review, INJECTION,
+    answer, check_imported, export, fails, fill_csv, inputs, key, ok, review, INJECTION, QUESTIONS,
 };
 use serde_json::{json, Value};
-
-const QUESTIONS: [&str; 6] = [
-    "correctness",
-    "comprehensiveness",
-    "style",
-    "practicality",
-    "acceptable",
-    "comments",
-];
 
 /// Presses "Save ratings" and returns the downloaded file, renamed to the name the page gave
 /// it (which must be `ratings-<rater>-<packet>.json`).

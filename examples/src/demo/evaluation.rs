@@ -74,6 +74,22 @@ impl EvalTask {
     }
 }
 
+impl EvalTask {
+    /// One model's `answers` (in case order) as prediction records `{"id","reference",
+    /// "prediction"}`.
+    pub fn records(&self, answers: &[String]) -> Vec<PredictionRecord> {
+        self.cases
+            .iter()
+            .zip(answers)
+            .map(|(c, a)| PredictionRecord {
+                id: c.id.clone(),
+                reference: c.target.clone(),
+                prediction: a.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Up to `n` modality cases taken round robin over the classes (in [`Modality::ALL`] order,
 /// each class in test-split order), so that the rare classes are scored too. Most synthetic
 /// cases (like most patients) get photons, and any text naming a photon technique parses as
@@ -135,17 +151,7 @@ pub fn answer<B: Backend>(
 ///
 /// When ro-tasks refuses the records.
 pub fn score(task: &EvalTask, answers: &[String]) -> Result<TaskScores> {
-    let records: Vec<PredictionRecord> = task
-        .cases
-        .iter()
-        .zip(answers)
-        .map(|(c, a)| PredictionRecord {
-            id: c.id.clone(),
-            reference: c.target.clone(),
-            prediction: a.clone(),
-        })
-        .collect();
-    score_task(task.task, &records).map_err(|e| anyhow!("scoring {}: {e}", task.task))
+    score_task(task.task, &task.records(answers)).map_err(|e| anyhow!("scoring {}: {e}", task.task))
 }
 
 /// Display name of a per-case metric (`correct` of the modality task is its accuracy).

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ro_tasks::{write_jsonl, PredictionRecord};
+use ro_tasks::write_jsonl;
 use serde::Serialize;
 
 use super::evaluation::EvalTask;
@@ -56,16 +56,7 @@ pub fn write_review(
         ("base", "letters_base.jsonl", base),
         ("fine-tuned", "letters_finetuned.jsonl", tuned),
     ] {
-        let records: Vec<PredictionRecord> = letters
-            .cases
-            .iter()
-            .zip(answers)
-            .map(|(c, a)| PredictionRecord {
-                id: c.id.clone(),
-                reference: c.target.clone(),
-                prediction: a.clone(),
-            })
-            .collect();
+        let records = letters.records(answers);
         let path = out.join("predictions").join(file);
         std::fs::create_dir_all(out.join("predictions"))
             .with_context(|| format!("creating {}", out.join("predictions").display()))?;

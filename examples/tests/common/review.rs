@@ -116,6 +116,16 @@ pub fn key(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("key.json")).unwrap()).unwrap()
 }
 
+/// The default config's questions, in order.
+pub const QUESTIONS: [&str; 6] = [
+    "correctness",
+    "comprehensiveness",
+    "style",
+    "practicality",
+    "acceptable",
+    "comments",
+];
+
 /// A deterministic answer for a question of a case's candidate: scale points and choice
 /// values cycle with the positions; a comment on candidate A only.
 pub fn answer(case: usize, label: &str, question: &str) -> Option<String> {
@@ -179,14 +189,7 @@ pub fn ratings_json(key: &Value, rater: &str) -> Value {
     for (pos, case) in key["cases"].as_array().unwrap().iter().enumerate() {
         for c in case["candidates"].as_array().unwrap() {
             let label = c["label"].as_str().unwrap();
-            for q in [
-                "correctness",
-                "comprehensiveness",
-                "style",
-                "practicality",
-                "acceptable",
-                "comments",
-            ] {
+            for q in QUESTIONS {
                 if let Some(a) = answer(pos, label, q) {
                     let value = a.parse::<i64>().map_or(json!(a), |n| json!(n));
                     answers.push(json!({"case": case["id"], "candidate": label, "question": q, "value": value}));
