@@ -142,6 +142,52 @@ impl Fraction {
 mod tests {
     use super::*;
 
+    /// The fraction as Abramowitz and Stegun write it, `1/(1 + d₁/(1 + d₂/(1 + ...)))`,
+    /// evaluated from the bottom up: the plain reference for the contracted form.
+    fn plain_fraction(p: f64, q: f64, v: f64) -> f64 {
+        let d = |k: usize| {
+            let m = (k / 2) as f64;
+            if k % 2 == 1 {
+                -(p + m) * (p + q + m) * v / ((p + 2.0 * m) * (p + 2.0 * m + 1.0))
+            } else {
+                m * (q - m) * v / ((p + 2.0 * m - 1.0) * (p + 2.0 * m))
+            }
+        };
+        let tail = (1..=4000).rev().fold(1.0, |acc, k| 1.0 + d(k) / acc);
+        1.0 / tail
+    }
+
+    #[test]
+    fn contracted_fraction_equals_the_plain_one() {
+        for (p, q) in [
+            (0.5, 0.5),
+            (0.7, 30.0),
+            (3.5, 1.0),
+            (2.0, 5.0),
+            (40.0, 60.0),
+            (1e3, 9.0),
+        ] {
+            for v in [1e-6, 0.01, 0.1, 0.3] {
+                if v >= (p + 1.0) / (p + q + 2.0) {
+                    continue;
+                }
+                let contracted = Fraction {
+                    p,
+                    q,
+                    v,
+                    lambda: p - (p + q) * v,
+                    two_minus_v: 2.0 - v,
+                }
+                .evaluate();
+                let plain = plain_fraction(p, q, v);
+                assert!(
+                    (contracted / plain - 1.0).abs() < 1e-13,
+                    "p={p} q={q} v={v}: {contracted} vs {plain}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn closed_forms() {
         // I_x(1, 1) = x; I_x(a, 1) = x^a; I_x(1, b) = 1 - (1-x)^b.
