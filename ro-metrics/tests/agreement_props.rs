@@ -181,4 +181,22 @@ proptest! {
         // Swapping the shapes mirrors the distribution.
         prop_assert!(close(beta_ppf(p, b, a), 1.0 - y, 1e-12) || !(1e-12..=1.0 - 1e-12).contains(&y));
     }
+
+    #[test]
+    fn beta_quantiles_converge_for_extreme_shapes_and_tails(
+        log_a in -3.0f64..9.0,
+        log_b in -3.0f64..9.0,
+        p in prop_oneof![(-300.0f64..-0.3).prop_map(|e| 10f64.powf(e)), 1e-3f64..0.999],
+    ) {
+        let (a, b) = (10f64.powf(log_a), 10f64.powf(log_b));
+        for (x, tail) in [(beta_ppf(p, a, b), beta_cdf as fn(f64, f64, f64) -> f64), (beta_isf(p, a, b), beta_sf)] {
+            prop_assert!((0.0..=1.0).contains(&x), "a={a} b={b} p={p}: {x}");
+            // Where a double resolves the root, the tail there is p up to the step between
+            // adjacent doubles (steep for shapes of 10⁹).
+            if x > 1e-290 && x < 1.0 - 1e-6 {
+                let t = tail(x, a, b);
+                prop_assert!((t / p).ln().abs() < 1e-6, "a={a} b={b} p={p}: x={x}, tail {t}");
+            }
+        }
+    }
 }

@@ -15,6 +15,11 @@ use crate::normal::normal_ppf;
 /// Newton steps before giving up (the bracket guarantees progress; a few steps are typical).
 const MAX_STEPS: usize = 200;
 
+/// `|ln(T/p)|` below which a step too small to move `v` means convergence. Between adjacent
+/// doubles a steep tail changes by up to `(d ln T / d ln v) · 2⁻⁵²`, about 1e-8 for shapes
+/// of 10⁸; far larger values mean the tail underflowed.
+const CONVERGED: f64 = 1e-6;
+
 /// Which tail of `Beta(a, b)` a probability is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tail {
@@ -123,11 +128,12 @@ fn solve(a: f64, b: f64, p: f64, tail: Tail, guess: f64) -> f64 {
         let slope = t.power_terms / ((1.0 - v) * value);
         let step = if increasing { -f / slope } else { f / slope };
         let next = v + v * step.exp_m1();
-        if next == v {
+        if next == v && f.abs() < CONVERGED {
             // The correction is below half a unit in the last place of v.
             return v;
         }
-        if next > low && next < high && step.is_finite() {
+        // (A vanishing step far from the root means the tail underflowed: bisect instead.)
+        if next != v && next > low && next < high && step.is_finite() {
             if converging {
                 return next;
             }
@@ -213,5 +219,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn underflowing_tails_do_not_stop_the_search() {
+        // The first guess lands where the tail underflows to a subnormal number; a Newton step
+        // from there is too small to move x although the root is far (found by a stress run).
+        let (a, b, p) = (
+            35_365_190.858_605_99,
+            1.399_765_065_387_469_6,
+            4.631_377_406_333_589e-274,
+        );
+        let x = quantile(a, b, p, Tail::Lower);
+        let lower = tails(a, b, x).lower;
+        assert!((lower / p).ln().abs() < 1e-6, "x = {x}: tail {lower:e}");
     }
 }
