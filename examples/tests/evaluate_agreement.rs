@@ -153,6 +153,9 @@ fn bad_lines_get_errors_and_the_run_goes_on() {
         "not json",
         r#"{"id":11,"statistic":"fleiss_kappa","table":[[4,0],[4,0]]}"#,
         r#"{"id":12,"statistic":"proportion_ci","count":0,"nobs":20,"method":"beta"}"#,
+        r#"{"id":13,"statistic":"fleiss_kappa","table":[[1,"NaN"],[1,1]]}"#,
+        r#"{"id":14,"statistic":"proportion_ci","count":"Infinity","nobs":10}"#,
+        r#"{"id":15,"statistic":"krippendorff_alpha","reliability_data":[[1,"NaN"],[1,2]]}"#,
     ];
     let out = agreement(&(lines.join("\n") + "\n"));
     assert_eq!(out.len(), lines.len());
@@ -175,6 +178,18 @@ fn bad_lines_get_errors_and_the_run_goes_on() {
     assert_eq!(out[10]["value"], json!("NaN"));
     assert_eq!(out[11]["low"], json!(0.0));
     assert_eq!(out[11]["id"], json!(12));
+    // Non-finite numbers where counts are needed; NaN is not a missing rating (null is).
+    assert!(err(12).contains("non-finite"), "{}", err(12));
+    assert!(
+        err(13).contains("`count`") && err(13).contains("non-finite"),
+        "{}",
+        err(13)
+    );
+    assert!(
+        err(14).contains("use null for a missing rating"),
+        "{}",
+        err(14)
+    );
 }
 
 #[test]
