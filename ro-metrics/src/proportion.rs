@@ -1,27 +1,6 @@
 //! Confidence intervals for a binomial proportion, as
-//! `statsmodels.stats.proportion.proportion_confint` (statsmodels 0.15, two-sided).
-//!
-//! With `q = count / nobs`, `z` the standard normal quantile at `1 - alpha/2`
-//! ([`normal_isf`], scipy's `norm.isf` to the bit) and `Beta⁻¹` the beta quantile:
-//!
-//! | method | interval |
-//! | --- | --- |
-//! | `normal` (Wald) | `q ± z √(q(1-q)/n)`, clipped to [0, 1] |
-//! | `agresti_coull` | `q̃ ± z √(q̃(1-q̃)/ñ)`, `ñ = n + z²`, `q̃ = (count + z²/2)/ñ`, clipped |
-//! | `beta` (Clopper-Pearson) | `Beta⁻¹(α/2; count, n-count+1)`, `Beta⁻¹(1-α/2; count+1, n-count)`; 0 when count = 0, 1 when count = n |
-//! | `wilson` | `(q + z²/2n ± z √(q(1-q)/n + z²/4n²)) / (1 + z²/n)`, clipped |
-//! | `jeffreys` | `Beta⁻¹(α/2; count+½, n-count+½)`, `Beta⁻¹(1-α/2; count+½, n-count+½)` (not set to 0 or 1) |
-//!
-//! The arithmetic is statsmodels' operation for operation, and the normal quantile is scipy's
-//! bit for bit, so the normal, Agresti-Coull and Wilson bounds equal statsmodels' to the last
-//! bit or nearly. The beta quantiles are computed to within a few units in the last place of
-//! the true value ([`beta_ppf`], [`beta_isf`]); scipy's (Boost's `ibeta_inv`) are mostly as
-//! good but off by up to 1e-8 relative for some large `n` and small counts (for example the
-//! upper Clopper-Pearson bound of 1 success in 10⁹ trials), where we keep the true value.
-//!
-//! statsmodels does not check its inputs and returns NaN, out-of-range or empty intervals for
-//! counts outside `[0, nobs]`, `nobs = 0` or `alpha` outside (0, 1); we refuse these. Counts
-//! need not be integers (statsmodels accepts weighted counts too).
+//! `statsmodels.stats.proportion.proportion_confint` (statsmodels 0.15, two-sided); see
+//! [`proportion_confint`] for the formulas and how closely they match.
 
 use std::fmt;
 use std::str::FromStr;
@@ -92,7 +71,27 @@ pub struct ProportionInterval {
 /// The two-sided `1 - alpha` confidence interval for the proportion `count / nobs`, as
 /// `statsmodels.stats.proportion.proportion_confint(count, nobs, alpha, method)`.
 ///
-/// See the [module documentation](self) for the formulas.
+/// With `q = count / nobs`, `z` the standard normal quantile at `1 - alpha/2`
+/// ([`normal_isf`], scipy's `norm.isf` to the bit) and `Beta⁻¹` the beta quantile:
+///
+/// | method | interval |
+/// | --- | --- |
+/// | `normal` (Wald) | `q ± z √(q(1-q)/n)`, clipped to [0, 1] |
+/// | `agresti_coull` | `q̃ ± z √(q̃(1-q̃)/ñ)`, `ñ = n + z²`, `q̃ = (count + z²/2)/ñ`, clipped |
+/// | `beta` (Clopper-Pearson) | `Beta⁻¹(α/2; count, n-count+1)`, `Beta⁻¹(1-α/2; count+1, n-count)`; 0 when count = 0, 1 when count = n |
+/// | `wilson` | `(q + z²/2n ± z √(q(1-q)/n + z²/4n²)) / (1 + z²/n)`, clipped |
+/// | `jeffreys` | `Beta⁻¹(α/2; count+½, n-count+½)`, `Beta⁻¹(1-α/2; count+½, n-count+½)` (not set to 0 or 1) |
+///
+/// The arithmetic is statsmodels' operation for operation, and the normal quantile is scipy's
+/// bit for bit, so the normal, Agresti-Coull and Wilson bounds equal statsmodels' (bit for bit
+/// on every case of the fixtures). The beta quantiles are computed to within a few units in the last place of
+/// the true value ([`beta_ppf`], [`beta_isf`]); scipy's (Boost's `ibeta_inv`) are mostly as
+/// good but off by up to 1e-8 relative for some large `n` and small counts (for example the
+/// upper Clopper-Pearson bound of 1 success in 10⁹ trials), where we keep the true value.
+///
+/// statsmodels does not check its inputs and returns NaN, out-of-range or empty intervals for
+/// counts outside `[0, nobs]`, `nobs = 0` or `alpha` outside (0, 1); we refuse these. Counts
+/// need not be integers (statsmodels accepts weighted counts too).
 ///
 /// # Errors
 /// A non-finite argument, `nobs <= 0`, `count` outside `[0, nobs]`, or `alpha` outside (0, 1).
