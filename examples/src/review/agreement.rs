@@ -17,6 +17,11 @@
 
 use std::fmt::Write as _;
 
+use ro_metrics::agreement::{
+    cohen_kappa, fleiss_kappa, krippendorff_alpha, CohenKappaOptions, FleissMethod, KappaWeights,
+    LevelOfMeasurement,
+};
+use ro_metrics::{proportion_confint, ConfintMethod};
 use serde::Serialize;
 
 use super::config::QuestionKind;
@@ -45,32 +50,103 @@ pub struct Agreement {
     pub notes: Vec<String>,
 }
 
-/// The agreement of the raters in `table`. Not computed yet: `ro_metrics::agreement` is
-/// not on main (branch `agreement`); every statistic is absent, with a note.
+/// Level indices per rater (rows) and unit (columns: case by case, model by model).
+fn reliability_data(table: &Table, models: &[String]) -> Vec<Vec<Option<i64>>> {
+    table
+        .raters
+        .iter()
+        .map(|r| {
+            table
+                .cases
+                .iter()
+                .flat_map(|c| models.iter().map(move |m| (*c, m.as_str())))
+                .map(|(c, m)| table.level.get(&(m, c, *r)).map(|&l| l as i64))
+                .collect()
+        })
+        .collect()
+}
+
+/// The agreement of the raters in `table` on a question with `levels` answer levels.
 pub(crate) fn agreement(
     table: &Table,
     models: &[String],
     kind: &QuestionKind,
-    _levels: usize,
+    levels: usize,
 ) -> Agreement {
-    Agreement {
+    let data = reliability_data(table, models);
+    let scale = matches!(kind, QuestionKind::Scale { .. });
+    let level = if scale {
+        LevelOfMeasurement::Ordinal
+    } else {
+        LevelOfMeasurement::Nominal
+    };
+    let mut out = Agreement {
         items: table.cases.len() * models.len(),
-        raters: table.raters.len(),
+        raters: data.len(),
         krippendorff_alpha: None,
-        alpha_level: if matches!(kind, QuestionKind::Scale { .. }) {
-            "ordinal".into()
-        } else {
-            "nominal".into()
-        },
+        alpha_level: level.to_string(),
         fleiss_kappa: None,
         cohen_kappa: None,
         cohen_kappa_quadratic: None,
-        notes: vec!["not computed: ro_metrics::agreement is not merged yet".into()],
+        notes: Vec::new(),
+    };
+    if data.len() < 2 {
+        out.notes
+            .push("one rater: agreement needs at least two".into());
+        return out;
     }
+    let mut note = |what: &str, e: ro_metrics::MetricsError| {
+        out.notes.push(format!("{what}: {e}"));
+        None
+    };
+    let domain: Vec<i64> = (0..levels as i64).collect();
+    out.krippendorff_alpha = match krippendorff_alpha(&data, level, Some(domain.as_slice())) {
+        Ok(a) => Some(Num(a)),
+        Err(e) => note("Krippendorff's alpha", e),
+    };
+    let units = data[0].len();
+    let mut counts = vec![vec![0.0; levels]; units];
+    for row in &data {
+        for (u, v) in row.iter().enumerate() {
+            if let Some(v) = v {
+                counts[u][*v as usize] += 1.0;
+            }
+        }
+    }
+    out.fleiss_kappa = match fleiss_kappa(&counts, FleissMethod::Fleiss) {
+        Ok(k) => Some(Num(k)),
+        Err(e) => note("Fleiss' kappa", e),
+    };
+    if let [a, b] = data.as_slice() {
+        let (y1, y2): (Vec<i64>, Vec<i64>) = a
+            .iter()
+            .zip(b)
+            .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
+            .unzip();
+        let kappa = |weights: Option<KappaWeights>| {
+            let options = CohenKappaOptions {
+                labels: Some(domain.clone()),
+                weights,
+                sample_weight: None,
+            };
+            cohen_kappa(&y1, &y2, &options).map(Num)
+        };
+        out.cohen_kappa = kappa(None).map_or_else(|e| note("Cohen's kappa", e), Some);
+        if scale {
+            out.cohen_kappa_quadratic = kappa(Some(KappaWeights::Quadratic))
+                .map_or_else(|e| note("Cohen's kappa (quadratic)", e), Some);
+        }
+    }
+    out
 }
 
-/// The acceptable rate `count / n`; its interval is not computed yet (see [`agreement`]).
+/// The acceptable rate `count / n` with its 95% Wilson interval.
 pub fn acceptable_rate(count: usize, n: usize) -> Rate {
+    let (low, high) = match proportion_confint(count as f64, n as f64, 0.05, ConfintMethod::Wilson)
+    {
+        Ok(ci) => (ci.low, ci.high),
+        Err(_) => (f64::NAN, f64::NAN),
+    };
     Rate {
         count,
         n,
@@ -79,9 +155,9 @@ pub fn acceptable_rate(count: usize, n: usize) -> Rate {
         } else {
             count as f64 / n as f64
         }),
-        low: Num(f64::NAN),
-        high: Num(f64::NAN),
-        method: "none".into(),
+        low: Num(low),
+        high: Num(high),
+        method: ConfintMethod::Wilson.to_string(),
     }
 }
 
