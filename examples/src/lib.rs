@@ -1,5 +1,5 @@
 //! Shared code of the example programs (`demo`, `finetune`, `generate`, `evaluate`,
-//! `quantize`, `merge`).
+//! `quantize`, `merge`, `review`).
 #![warn(missing_docs)]
 
 pub mod aligned_alloc;
@@ -8,3 +8,5 @@ pub mod demo;
 pub mod device;
 pub mod evaluate;
 pub mod finetune;
+pub mod reporting;
+pub mod review;

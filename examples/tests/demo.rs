@@ -123,6 +123,7 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         "quantize",
         "fine-tune",
         "evaluate",
+        "review",
     ] {
         assert!(
             err.contains(&format!("{stage}: ")),
@@ -141,6 +142,8 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         "| modality | accuracy |",
         "| icd10 | category_accuracy |",
         "![Pre-training loss](pretrain_loss.svg)",
+        "## Clinician review",
+        "(review/packets/packet-rater-1.html)",
         "## Example outputs",
     ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}");
@@ -267,9 +270,27 @@ fn quick_demo_runs_end_to_end_and_writes_a_complete_report() {
         "base-model/tokenizer_config.json",
         "base-model/chat_template.jinja",
         "data/modality.test.jsonl",
+        "predictions/letters_base.jsonl",
+        "predictions/letters_finetuned.jsonl",
+        "review/key.json",
+        "review/packets/packet-rater-1.html",
+        "review/packets/packet-rater-2.csv",
     ] {
         assert!(p.join(f).is_file(), "missing {f}");
     }
+    // The review packet: five letters cases, base vs fine-tuned vs reference, blinded.
+    let review = &json["review"];
+    assert_eq!(review["cases"], 5);
+    assert_eq!(
+        review["models"],
+        serde_json::json!(["base", "fine-tuned", "reference"])
+    );
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("review/key.json")).unwrap()).unwrap();
+    assert_eq!(key["packet"], review["packet"]);
+    let html = std::fs::read_to_string(p.join("review/packets/packet-rater-1.html")).unwrap();
+    assert!(html.contains(review["packet"].as_str().unwrap()));
+    assert!(!html.contains("fine-tuned"), "the packet is blinded");
     let adapter: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(p.join("adapter/adapter_config.json")).unwrap(),
     )

@@ -6,7 +6,8 @@
 //! {"id": "case-17", "input": "<report or case context>", "target": "<reference answer>", "language": "en"}
 //! ```
 //!
-//! `language` is optional (`"en"` default, or `"de"`); other fields are ignored. The target is
+//! `language` is optional (`"en"` default, or `"de"`); other fields are ignored. An `id` may be
+//! a string or an integer (`17` reads as `"17"`): ids are opaque. The target is
 //! checked per task: a letter or regimen must not be empty, a modality target must be one of
 //! the four labels, an ICD-10 target must normalize to a code of the embedded set. Prediction
 //! files have lines `{"id", "reference", "prediction"}`; an empty prediction is allowed (it is
@@ -29,7 +30,9 @@ use crate::task::{Language, TaskKind};
 /// One training or evaluation example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
-    /// Unique case id (also decides the split, see [`crate::Split`]).
+    /// Unique case id (also decides the split, see [`crate::Split`]); read from a JSON
+    /// string or integer.
+    #[serde(deserialize_with = "opaque_id")]
     pub id: String,
     /// The report (letters) or case context (other tasks).
     pub input: String,
@@ -50,12 +53,32 @@ impl Example {
 /// One model output with its reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PredictionRecord {
-    /// Case id (pairs base and fine-tuned runs).
+    /// Case id (pairs base and fine-tuned runs); read from a JSON string or integer.
+    #[serde(deserialize_with = "opaque_id")]
     pub id: String,
     /// The reference answer.
     pub reference: String,
     /// The model's text.
     pub prediction: String,
+}
+
+/// An id from a JSON string or integer (its decimal digits).
+fn opaque_id<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Signed(i64),
+        Unsigned(u64),
+    }
+    match Id::deserialize(d) {
+        Ok(Id::Text(s)) => Ok(s),
+        Ok(Id::Signed(n)) => Ok(n.to_string()),
+        Ok(Id::Unsigned(n)) => Ok(n.to_string()),
+        Err(_) => Err(serde::de::Error::custom(
+            "the id must be a string or an integer",
+        )),
+    }
 }
 
 fn read_lines<T: for<'de> Deserialize<'de>>(
@@ -227,6 +250,24 @@ mod tests {
         let dup = "{\"id\":\"a\",\"reference\":\"x\",\"prediction\":\"\"}\n{\"id\":\"a\",\"reference\":\"x\",\"prediction\":\"y\"}";
         let err = read_predictions_from(dup.as_bytes(), "p.jsonl").unwrap_err();
         assert!(err.to_string().contains("p.jsonl:2: field `id`"));
+        let float = "{\"id\":1.5,\"reference\":\"x\",\"prediction\":\"\"}";
+        let err = read_predictions_from(float.as_bytes(), "p.jsonl").unwrap_err();
+        assert!(err.to_string().contains("string or an integer"), "{err}");
+    }
+
+    #[test]
+    fn integer_ids_are_read_as_their_digits() {
+        let text = "{\"id\":17,\"reference\":\"a\",\"prediction\":\"b\"}\n{\"id\":\"17b\",\"reference\":\"a\",\"prediction\":\"b\"}\n{\"id\":-3,\"reference\":\"a\",\"prediction\":\"b\"}";
+        let p = read_predictions_from(text.as_bytes(), "p.jsonl").unwrap();
+        let ids: Vec<&str> = p.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["17", "17b", "-3"]);
+        let ex = read_examples_from(
+            "{\"id\":18446744073709551615,\"input\":\"x\",\"target\":\"y\"}".as_bytes(),
+            "e.jsonl",
+            TaskKind::Letters,
+        )
+        .unwrap();
+        assert_eq!(ex[0].id, "18446744073709551615");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `evaluate`: score model outputs with the papers' metrics (ROUGE, classification metrics,
-//! Wilcoxon signed-rank). See `ro_examples::evaluate` and `--help`.
+//! `evaluate`: score model outputs with the papers' metrics (ROUGE, classification metrics, rater
+//! agreement, Wilcoxon signed-rank). See `ro_examples::evaluate` and `--help`.
 
 use clap::Parser;
 use ro_examples::evaluate::Cli;

@@ -6,11 +6,9 @@ use anyhow::{anyhow, Result};
 use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
 use llama_model::{generate, GenerationConfig, Llama, LlamaTokenizer};
-use ro_metrics::{
-    paired_bootstrap, precision_recall_fscore_support, BootstrapOptions, PrfOptions, PrfScores,
-};
+use ro_metrics::{precision_recall_fscore_support, PrfOptions, PrfScores};
 use ro_tasks::{
-    compare, score_task, Example, Modality, PredictionRecord, TaskKind, TaskScores, BOOTSTRAP_SEED,
+    compare, score_task, Example, Modality, PredictionRecord, TaskKind, TaskScores,
     UNKNOWN_MODALITY,
 };
 
@@ -18,6 +16,7 @@ use super::sequences::prompt_ids;
 use super::summary::{
     AnswerCheck, ClassScores, Confusion, Estimate, ExampleOutput, MetricComparison, Num,
 };
+use crate::reporting::mean_estimate;
 
 /// Prompts generated together (left-padded batch).
 pub const GENERATION_BATCH: usize = 8;
@@ -72,6 +71,22 @@ impl EvalTask {
             prompts,
             max_new_tokens: (longest + 8).min(cap),
         })
+    }
+}
+
+impl EvalTask {
+    /// One model's `answers` (in case order) as prediction records `{"id","reference",
+    /// "prediction"}`.
+    pub fn records(&self, answers: &[String]) -> Vec<PredictionRecord> {
+        self.cases
+            .iter()
+            .zip(answers)
+            .map(|(c, a)| PredictionRecord {
+                id: c.id.clone(),
+                reference: c.target.clone(),
+                prediction: a.clone(),
+            })
+            .collect()
     }
 }
 
@@ -136,41 +151,7 @@ pub fn answer<B: Backend>(
 ///
 /// When ro-tasks refuses the records.
 pub fn score(task: &EvalTask, answers: &[String]) -> Result<TaskScores> {
-    let records: Vec<PredictionRecord> = task
-        .cases
-        .iter()
-        .zip(answers)
-        .map(|(c, a)| PredictionRecord {
-            id: c.id.clone(),
-            reference: c.target.clone(),
-            prediction: a.clone(),
-        })
-        .collect();
-    score_task(task.task, &records).map_err(|e| anyhow!("scoring {}: {e}", task.task))
-}
-
-/// The mean of `values` with its percentile-bootstrap 95% interval (seeded, as
-/// [`ro_tasks::compare`]'s difference intervals).
-pub fn mean_estimate(values: &[f64]) -> Estimate {
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let options = BootstrapOptions {
-        n_resamples: 2000,
-        seed: BOOTSTRAP_SEED,
-        ..BootstrapOptions::default()
-    };
-    let stat = |idx: &[usize]| idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64;
-    match paired_bootstrap(values.len(), stat, &options) {
-        Ok(ci) => Estimate {
-            mean: Num(mean),
-            low: Num(ci.lower),
-            high: Num(ci.upper),
-        },
-        Err(_) => Estimate {
-            mean: Num(mean),
-            low: Num(f64::NAN),
-            high: Num(f64::NAN),
-        },
-    }
+    score_task(task.task, &task.records(answers)).map_err(|e| anyhow!("scoring {}: {e}", task.task))
 }
 
 /// Display name of a per-case metric (`correct` of the modality task is its accuracy).
@@ -314,14 +295,6 @@ pub fn examples(task: &EvalTask, base: &[String], tuned: &[String]) -> Vec<Examp
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mean_estimate_brackets_the_mean() {
-        let e = mean_estimate(&[0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
-        assert_eq!(e.mean, Num(0.625));
-        assert!(e.low.0 <= 0.625 && 0.625 <= e.high.0 && e.low.0 >= 0.0 && e.high.0 <= 1.0);
-        assert_eq!(e, mean_estimate(&[0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]));
-    }
 
     #[test]
     fn stratified_takes_the_classes_in_turn() {

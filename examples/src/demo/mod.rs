@@ -1,5 +1,6 @@
 //! The end-to-end demo (`demo` binary): synthetic data → tokenizer and tiny LLaMA →
-//! pre-training → NF4 + QLoRA fine-tuning → evaluation of base vs fine-tuned → report.
+//! pre-training → NF4 + QLoRA fine-tuning → evaluation of base vs fine-tuned → a blinded
+//! clinician review packet → report.
 //!
 //! Each stage lives in its own module and is timed by [`Stages`]; [`run`] chains them. The
 //! demo only composes the libraries (ro-tasks, llama-model, qlora-core, ro-metrics): it holds
@@ -11,6 +12,7 @@ pub mod evaluation;
 pub mod plots;
 pub mod progress;
 pub mod report;
+pub mod review;
 pub mod sequences;
 pub mod summary;
 pub mod training;
@@ -458,6 +460,7 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
     let (mut comparisons, mut confusion, mut class_scores, mut examples) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut answer_checks = Vec::new();
+    let mut letters = None;
     for t in &tasks {
         stage.bar().set_message(t.task.to_string());
         let base = evaluation::answer(&base_eval, &tok, t, pad, stage.bar())?;
@@ -473,6 +476,9 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
             class_scores.push(evaluation::class_scores("fine-tuned", t, &tuned)?);
         }
         examples.extend(evaluation::examples(t, &base, &tuned));
+        if t.task == TaskKind::Letters {
+            letters = Some((t, base, tuned));
+        }
     }
     let better = comparisons
         .iter()
@@ -487,7 +493,28 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
         ),
     );
 
-    // 7. report
+    // 7. a clinician review packet of some letters
+    let review = match letters {
+        Some((t, base, tuned)) => {
+            let stage = stages.start("review", None);
+            let r = review::write_review(out, t, &base, &tuned, config.seed)?;
+            stages.finish(
+                stage,
+                format!(
+                    "packet {}: {} letters cases x {} blinded candidates; key {}, packets in {}",
+                    r.packet,
+                    r.cases,
+                    r.models.len(),
+                    out.join(&r.key).display(),
+                    out.join("review/packets").display()
+                ),
+            );
+            Some(r)
+        }
+        None => None,
+    };
+
+    // 8. report
     let summary = DemoSummary {
         config: config.clone(),
         data: sizes,
@@ -508,6 +535,7 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
         class_scores,
         answer_checks,
         examples,
+        review,
     };
     write_report(out, &summary, &stages.into_stats())
 }

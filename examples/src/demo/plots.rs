@@ -2,11 +2,12 @@
 //! loss curves, base vs fine-tuned metric bars with confidence whiskers, and confusion
 //! matrix heatmaps. Each function returns the SVG document as a string.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::summary::{Confusion, LossCurves, LossPoint, MetricComparison};
+use crate::reporting::svg::plot_err;
 
 const BASE_COLOR: RGBColor = RGBColor(120, 144, 176);
 const TUNED_COLOR: RGBColor = RGBColor(230, 126, 34);
@@ -15,10 +16,6 @@ const VAL_COLOR: RGBColor = RGBColor(39, 174, 96);
 const SLOT: i32 = 100;
 /// Width of one bar.
 const BAR: i32 = 38;
-
-fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("drawing SVG chart: {e}")
-}
 
 fn finite_points(points: &[LossPoint]) -> Vec<(f64, f64)> {
     points

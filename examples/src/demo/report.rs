@@ -9,8 +9,10 @@ use anyhow::{Context, Result};
 
 use super::config::BaseModel;
 use super::plots::{confusion_svg, loss_curves_svg, metric_bars_svg};
-use super::summary::{DemoSummary, ExampleOutput, Num, RunStats};
+use super::review::ReviewSummary;
+use super::summary::{DemoSummary, ExampleOutput, RunStats};
 use crate::evaluate::json::write_atomically;
+use crate::reporting::markdown::{cell, fmt, fmt_p};
 
 /// The files a report consists of, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,40 +93,6 @@ pub fn write_report(out: &Path, summary: &DemoSummary, stats: &RunStats) -> Resu
         metrics,
         plots: plots.into_iter().map(|(f, _, _)| out.join(f)).collect(),
     })
-}
-
-fn fmt(v: Num) -> String {
-    if v.0.is_finite() {
-        format!("{:.3}", v.0)
-    } else {
-        format!("{}", v.0)
-    }
-}
-
-fn fmt_p(v: Num) -> String {
-    match v.0 {
-        p if !p.is_finite() => "n/a".into(),
-        p if p < 1e-3 => format!("{p:.1e}"),
-        p => format!("{p:.3}"),
-    }
-}
-
-/// Replaces characters that would break a Markdown table cell.
-fn cell(text: &str, max_chars: usize) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => ' ',
-            '|' => '/',
-            c => c,
-        })
-        .collect();
-    if flat.chars().count() > max_chars {
-        let cut: String = flat.chars().take(max_chars).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
 }
 
 /// Renders report.md. `plots` are `(file, caption)` pairs relative to the report.
@@ -346,6 +314,10 @@ pub fn render_markdown(
         }
     }
 
+    if let Some(r) = &summary.review {
+        write_review(&mut md, r);
+    }
+
     if !summary.examples.is_empty() {
         let _ = writeln!(md, "## Example outputs\n");
         let ex = &summary.examples;
@@ -364,6 +336,30 @@ pub fn render_markdown(
         }
     }
     md
+}
+
+fn write_review(md: &mut String, r: &ReviewSummary) {
+    let _ = writeln!(md, "## Clinician review\n");
+    let _ = writeln!(
+        md,
+        "Blinded rating packet `{}`: {} letters test cases, each with {} candidates ({}) in a \
+         random order per case. Send each rater one packet (open the HTML file in a browser, or \
+         fill in the CSV) and keep `{}`, the key that un-blinds the ratings. Then \
+         `review import --key {} --output ratings.jsonl <the returned files>` and \
+         `review report --key {} --ratings ratings.jsonl --out review-report` (README, \
+         \"Clinician review\").\n",
+        r.packet,
+        r.cases,
+        r.models.len(),
+        r.models.join(", "),
+        r.key,
+        r.key,
+        r.key
+    );
+    for p in &r.packets {
+        let _ = writeln!(md, "- [`{p}`]({p})");
+    }
+    md.push('\n');
 }
 
 fn write_example(md: &mut String, e: &ExampleOutput) {
@@ -459,6 +455,13 @@ mod tests {
                 base: "photon".into(),
                 finetuned: "proton".into(),
             }],
+            review: Some(crate::demo::review::ReviewSummary {
+                packet: "rv-0123456789abcdef".into(),
+                cases: 5,
+                models: vec!["base".into(), "fine-tuned".into(), "reference".into()],
+                key: "review/key.json".into(),
+                packets: vec!["review/packets/packet-rater-1.html".into()],
+            }),
         }
     }
 
@@ -483,6 +486,10 @@ mod tests {
         assert!(md.contains("![Pre-training loss](pretrain_loss.svg)"));
         assert!(md.contains("line one line / two"), "cells are flattened");
         assert!(md.contains("Peak resident memory: 64 MiB"));
+        assert!(md.contains("## Clinician review"));
+        assert!(md.contains(
+            "- [`review/packets/packet-rater-1.html`](review/packets/packet-rater-1.html)"
+        ));
         assert!(
             md.contains("| regimen | consistency | base | 0 | n/a |"),
             "{md}"

@@ -4,27 +4,10 @@
 //! Everything here is deterministic for a given seed; wall-clock timings and memory live in
 //! [`RunStats`], which goes to report.md only.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::config::RunConfig;
-use crate::evaluate::json::float;
-
-/// A float that serializes as a JSON number when finite and as the strings `"NaN"`,
-/// `"Infinity"` or `"-Infinity"` otherwise (plain serde_json would write `null`).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Num(pub f64);
-
-impl Serialize for Num {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        float(self.0).serialize(s)
-    }
-}
-
-impl From<f64> for Num {
-    fn from(v: f64) -> Self {
-        Num(v)
-    }
-}
+pub use crate::reporting::{Estimate, Num};
 
 /// One point of a loss curve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -42,17 +25,6 @@ pub struct LossCurves {
     pub train: Vec<LossPoint>,
     /// Validation loss at evaluation points.
     pub val: Vec<LossPoint>,
-}
-
-/// A mean with its bootstrap confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Estimate {
-    /// Point estimate (mean over cases).
-    pub mean: Num,
-    /// Lower end of the interval.
-    pub low: Num,
-    /// Upper end of the interval.
-    pub high: Num,
 }
 
 /// Base vs fine-tuned on one metric of one task, paired over the same test cases.
@@ -194,6 +166,8 @@ pub struct DemoSummary {
     pub answer_checks: Vec<AnswerCheck>,
     /// Example outputs (three per task).
     pub examples: Vec<ExampleOutput>,
+    /// The clinician review packet of some letters (none when no letters were evaluated).
+    pub review: Option<super::review::ReviewSummary>,
 }
 
 /// Wall-clock time of one stage.

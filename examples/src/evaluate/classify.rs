@@ -8,9 +8,8 @@ use ro_metrics::{
 };
 use serde_json::Value;
 
-use super::json::{
-    as_f64, as_f64_array, float, floats, kind, optional, required, Fields, LineScorer,
-};
+use super::json::{as_f64, as_f64_array, float, floats, kind, optional, Fields, LineScorer};
+use super::labels::{pair_and_labels, read_pair, SameKind};
 use super::IoArgs;
 
 /// Arguments of `evaluate classify`.
@@ -24,40 +23,6 @@ pub struct ClassifyArgs {
 /// Scores `{"y_true","y_pred","labels","average","zero_division","beta","sample_weight"}` lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClassifyScorer;
-
-/// Labels of one line: all strings or all integers, as scikit-learn requires.
-enum Labels {
-    Str(Vec<String>),
-    Int(Vec<i64>),
-}
-
-fn parse_labels(v: &Value, field: &str) -> Result<Labels, String> {
-    let items = v
-        .as_array()
-        .ok_or_else(|| format!("`{field}`: expected an array of labels, got {}", kind(v)))?;
-    if items.iter().all(Value::is_string) {
-        return Ok(Labels::Str(
-            items
-                .iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect(),
-        ));
-    }
-    let ints: Option<Vec<i64>> = items
-        .iter()
-        .map(|x| match x {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            }),
-            _ => None,
-        })
-        .collect();
-    ints.map(Labels::Int).ok_or_else(|| {
-        format!("`{field}`: labels must be all strings or all integers (scikit-learn refuses mixed or continuous labels)")
-    })
-}
 
 fn parse_options<L>(line: &Fields, labels: Option<Vec<L>>) -> Result<PrfOptions<L>, String> {
     let average = match optional(line, "average") {
@@ -181,49 +146,16 @@ impl LineScorer for ClassifyScorer {
     }
 
     fn score(&self, line: &Fields) -> Result<Fields, String> {
-        let y_true = parse_labels(required(line, "y_true")?, "y_true")?;
-        let y_pred = parse_labels(required(line, "y_pred")?, "y_pred")?;
-        let labels = optional(line, "labels")
-            .map(|v| parse_labels(v, "labels"))
-            .transpose()?;
-        let mixed = || "`y_true`, `y_pred` and `labels` mix string and integer labels".to_string();
-        match (y_true, y_pred) {
-            // An empty array has no type of its own; it takes the other's.
-            (Labels::Str(t), Labels::Str(p)) => {
-                let l = match labels {
-                    None => None,
-                    Some(Labels::Str(l)) => Some(l),
-                    Some(Labels::Int(l)) if l.is_empty() => Some(Vec::new()),
-                    Some(Labels::Int(_)) => return Err(mixed()),
-                };
-                compute(line, t, p, l)
+        match read_pair(line, "y_true", "y_pred")? {
+            SameKind::Str(a) => {
+                let (y_true, y_pred, labels) = pair_and_labels(a);
+                compute(line, y_true, y_pred, labels)
             }
-            (Labels::Int(t), Labels::Int(p)) => {
-                let l = match labels {
-                    None => None,
-                    Some(Labels::Int(l)) => Some(l),
-                    Some(Labels::Str(l)) if l.is_empty() => Some(Vec::new()),
-                    Some(Labels::Str(_)) => return Err(mixed()),
-                };
-                compute(line, t, p, l)
+            SameKind::Int(a) => {
+                let (y_true, y_pred, labels) = pair_and_labels(a);
+                compute(line, y_true, y_pred, labels)
             }
-            (Labels::Str(t), Labels::Int(p)) if p.is_empty() => {
-                compute(line, t, Vec::new(), labels_as_str(labels)?)
-            }
-            (Labels::Int(t), Labels::Str(p)) if t.is_empty() => {
-                compute(line, Vec::new(), p, labels_as_str(labels)?)
-            }
-            _ => Err(mixed()),
         }
-    }
-}
-
-fn labels_as_str(labels: Option<Labels>) -> Result<Option<Vec<String>>, String> {
-    match labels {
-        None => Ok(None),
-        Some(Labels::Str(l)) => Ok(Some(l)),
-        Some(Labels::Int(l)) if l.is_empty() => Ok(Some(Vec::new())),
-        Some(Labels::Int(_)) => Err("`labels` are integers but the targets are strings".into()),
     }
 }
 

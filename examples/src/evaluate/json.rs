@@ -24,6 +24,14 @@ pub trait LineScorer {
     /// Names of the input fields this scorer consumes (they are not copied through).
     fn input_fields(&self) -> &[&'static str];
 
+    /// Whether `field` of `line` is consumed (not copied through). By default: whether it is one
+    /// of [`input_fields`](Self::input_fields); a scorer whose fields depend on the line (such
+    /// as `agreement`, by its `statistic`) narrows it.
+    fn consumes(&self, line: &Fields, field: &str) -> bool {
+        let _ = line;
+        self.input_fields().contains(&field)
+    }
+
     /// Computes the output fields, or a message saying what is wrong with the line.
     fn score(&self, line: &Fields) -> Result<Fields, String>;
 }
@@ -146,7 +154,7 @@ pub fn score_line(number: usize, bytes: &[u8], scorer: &dyn LineScorer) -> (Fiel
     let mut out = Fields::new();
     let result = parsed.and_then(|obj| {
         for (k, v) in &obj {
-            if !scorer.input_fields().contains(&k.as_str()) {
+            if !scorer.consumes(&obj, k) {
                 out.insert(k.clone(), v.clone());
             }
         }

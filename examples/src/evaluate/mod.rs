@@ -1,8 +1,8 @@
 //! The `evaluate` program: score model outputs line by line with the papers' metrics.
 //!
-//! `evaluate rouge|classify|wilcoxon|icd10 --input FILE.jsonl [--output FILE.jsonl]` reads one
-//! JSON object per line and writes one JSON object per line, in the same order, with every
-//! input field the subcommand does not consume (such as `id`) copied through. A line that
+//! `evaluate rouge|classify|wilcoxon|icd10|agreement --input FILE.jsonl [--output FILE.jsonl]`
+//! reads one JSON object per line and writes one JSON object per line, in the same order, with
+//! every input field the subcommand does not consume (such as `id`) copied through. A line that
 //! cannot be scored becomes `{"error": "line N: ..."}` (plus the copied fields) and the run
 //! goes on. See [`json`] for the plumbing and each subcommand's module for its fields.
 //! `evaluate task` is the exception: it scores a whole predictions file (see [`task`]).
@@ -10,9 +10,11 @@
 //! Adding a subcommand is one variant of [`Command`] (whose argument type implements
 //! [`Subcommand`]) and one module.
 
+pub mod agreement;
 pub mod classify;
 pub mod icd10;
 pub mod json;
+pub mod labels;
 pub mod rouge;
 pub mod task;
 pub mod wilcoxon;
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser};
 
 /// Score model outputs with the metrics of the radiation-oncology studies, matching
-/// rouge-score, scikit-learn and scipy.
+/// rouge-score, scikit-learn, scipy, statsmodels and krippendorff.
 ///
 /// Each subcommand reads JSON lines (--input) and writes one JSON line per input line
 /// (--output, written atomically, or stdout), copying other fields such as "id" through.
@@ -74,6 +76,25 @@ pub enum Command {
     /// "two-sided"|"greater"|"less","method":"auto"|"exact"|"asymptotic"}; out: {"statistic",
     /// "pvalue","zstatistic"|null,"method":"exact"|"asymptotic"|"permutation"}.
     Wilcoxon(wilcoxon::WilcoxonArgs),
+    /// Rater agreement (Cohen's and Fleiss' kappa, Krippendorff's alpha) and proportion
+    /// intervals, as scikit-learn, statsmodels and krippendorff. One statistic per line.
+    ///
+    /// {"statistic":"cohen_kappa","y1":[..],"y2":[..],"labels":null|[..],"weights":
+    /// null|"linear"|"quadratic","sample_weight":null|[..]} -> {"value"}
+    ///
+    /// {"statistic":"fleiss_kappa","table":[[..],..] (subjects x categories counts),"method":
+    /// "fleiss"|"randolph"} -> {"value"}
+    ///
+    /// {"statistic":"krippendorff_alpha","reliability_data":[[v|null,..],..] (rows raters,
+    /// columns units),"level_of_measurement":"nominal"|"ordinal"|"interval"|"ratio",
+    /// "value_domain":null|[..]} -> {"value"}
+    ///
+    /// {"statistic":"proportion_ci","count":k,"nobs":n,"alpha":0.05,"method":"normal"|
+    /// "agresti_coull"|"beta"|"wilson"|"jeffreys"} -> {"low","high"}
+    ///
+    /// Fields of other statistics are copied through. NaN where the reference returns NaN;
+    /// an "error" line where it raises.
+    Agreement(agreement::AgreementArgs),
     /// ICD-10-CM code validation. In: {"input":".."}; out: {"valid","code","kind","billable",
     /// "description","qualifiers","error"} (normalization rules: ro-tasks `normalize_code`).
     Icd10(icd10::Icd10Args),
@@ -93,6 +114,7 @@ impl Command {
             Self::Rouge(a) => a.run(),
             Self::Classify(a) => a.run(),
             Self::Wilcoxon(a) => a.run(),
+            Self::Agreement(a) => a.run(),
             Self::Icd10(a) => a.run(),
             Self::Task(a) => a.run(),
         }
@@ -118,6 +140,12 @@ impl Subcommand for rouge::RougeArgs {
 impl Subcommand for classify::ClassifyArgs {
     fn run(&self) -> anyhow::Result<()> {
         classify::run(self).map(report)
+    }
+}
+
+impl Subcommand for agreement::AgreementArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        agreement::run(self).map(report)
     }
 }
 
