@@ -11,7 +11,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use qlora_core::lora::{FrozenBase, LoraLinear};
 use qlora_core::{Nf4Linear, QuantConfig, QuantState};
 
