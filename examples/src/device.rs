@@ -27,9 +27,10 @@
 //! assert_eq!(device.run(SumTask(vec![1.0, 2.0, 3.0])).unwrap(), 6.0);
 //! ```
 //!
-//! Backends: CPU is `burn-ndarray` (`f32`), always built. CUDA is `burn-cuda` (`f32`
-//! storage; bf16 compute is the kernels' business), only in builds with `--features cuda`;
-//! without it `--device cuda` fails with [`CUDA_NOT_BUILT`].
+//! Backends: CPU is `burn-ndarray` (`f32`), always built. CUDA is `burn-cuda` (`f32` by
+//! default; tensors carry their own dtype, and [`DtypeChoice`] puts the model's frozen weights
+//! and activations in bf16 there), only in builds with `--features cuda`; without it
+//! `--device cuda` fails with [`CUDA_NOT_BUILT`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -183,6 +184,51 @@ impl fmt::Display for DeviceChoice {
         match self {
             DeviceChoice::Cpu => f.write_str("cpu"),
             DeviceChoice::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// `--dtype auto|f32|bf16`: the compute dtype of the model (its frozen weights and
+/// activations; LoRA weights and optimizer state stay f32).
+///
+/// `auto` is bf16 on CUDA, as the QLoRA studies trained, and f32 on the CPU (burn-ndarray has
+/// no bf16).
+///
+/// ```
+/// use burn::tensor::FloatDType;
+/// use clap::ValueEnum;
+/// use ro_examples::device::{DeviceChoice, DtypeChoice};
+/// let auto = DtypeChoice::from_str("auto", true).unwrap();
+/// assert_eq!(auto.resolve(DeviceChoice::Cpu).unwrap(), FloatDType::F32);
+/// assert_eq!(auto.resolve(DeviceChoice::Cuda(0)).unwrap(), FloatDType::BF16);
+/// assert!(DtypeChoice::Bf16.resolve(DeviceChoice::Cpu).is_err());
+/// assert!(DtypeChoice::from_str("fp8", true).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DtypeChoice {
+    /// bf16 on CUDA, f32 on the CPU.
+    #[default]
+    Auto,
+    /// 32-bit floats everywhere.
+    F32,
+    /// bfloat16 compute (CUDA only).
+    Bf16,
+}
+
+impl DtypeChoice {
+    /// The dtype on `device`.
+    ///
+    /// # Errors
+    ///
+    /// `bf16` on the CPU.
+    pub fn resolve(self, device: DeviceChoice) -> Result<burn::tensor::FloatDType> {
+        use burn::tensor::FloatDType;
+        match (self, device) {
+            (DtypeChoice::F32, _) | (DtypeChoice::Auto, DeviceChoice::Cpu) => Ok(FloatDType::F32),
+            (DtypeChoice::Auto | DtypeChoice::Bf16, DeviceChoice::Cuda(_)) => Ok(FloatDType::BF16),
+            (DtypeChoice::Bf16, DeviceChoice::Cpu) => {
+                bail!("--dtype bf16: the CPU backend (burn-ndarray) has no bf16; use f32 there")
+            }
         }
     }
 }

@@ -215,6 +215,7 @@ fn plan(c: &Case, cfg: &LlamaConfig, checkpoint_bytes: u64) -> TrainingPlan {
         c.batch,
         c.seq,
         c.checkpointing,
+        burn::tensor::FloatDType::F32,
         MemoryTarget::Host { checkpoint_bytes },
     );
     assert!(matches!(plan.base, BaseWeights::Nf4 { .. }));

@@ -8,6 +8,7 @@ use qlora_core::lora::LoraLinear;
 use qlora_core::precise::softmax;
 
 use crate::config::LlamaConfig;
+use crate::dtype::{cast_to, to_f32};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::rope::apply_rotary;
@@ -97,12 +98,15 @@ impl<B: Backend> Attention<B> {
         let k = repeat_kv(k, h / kvh);
         let v = repeat_kv(v, h / kvh);
         let scale = (d as f64).powf(-0.5);
-        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        let dtype = q.dtype();
+        // The mask and softmax in f32 whatever the compute dtype, as transformers' eager
+        // attention (`softmax(..., dtype=torch.float32).to(query.dtype)`).
+        let mut scores = to_f32(q.matmul(k.swap_dims(2, 3)).mul_scalar(scale));
         if let Some(mask) = ctx.mask {
             let [_, _, _, t] = scores.dims();
             scores = scores.mask_fill(mask.clone().expand([b, h, s, t]), f32::MIN);
         }
-        let probs = softmax(scores, 3);
+        let probs = cast_to(softmax(scores, 3), dtype);
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b, s, h * d]);
         self.o_proj.forward(out)
     }

@@ -139,7 +139,7 @@ impl<B: Backend> KvCache<B> {
         let (k, v) = match self.layers[layer].take() {
             Some(kv) => (grow_kv(kv.keys, cap), grow_kv(kv.values, cap)),
             None => {
-                let zeros = Tensor::<B, 4>::zeros([b, h, cap, d], &keys.device());
+                let zeros = Tensor::<B, 4>::zeros([b, h, cap, d], (&keys.device(), keys.dtype()));
                 (zeros.clone(), zeros)
             }
         };
@@ -174,5 +174,6 @@ fn grow_kv<B: Backend>(t: Tensor<B, 4>, capacity: usize) -> Tensor<B, 4> {
     if old >= capacity {
         return t;
     }
-    Tensor::zeros([b, h, capacity, d], &t.device()).slice_assign([0..b, 0..h, 0..old, 0..d], t)
+    Tensor::zeros([b, h, capacity, d], (&t.device(), t.dtype()))
+        .slice_assign([0..b, 0..h, 0..old, 0..d], t)
 }

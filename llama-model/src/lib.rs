@@ -9,6 +9,8 @@
 //! - [`model`]: [`Llama`] and its parts ([`attention`], [`mlp`], [`block`], [`rope`]), each
 //!   loading itself ([`Load`]) from a prefix-scoped view of a [`WeightSource`] ([`weights`]);
 //!   causal, padding and sliding-window masks as transformers builds them (`mask.rs`).
+//! - [`Llama::with_dtype`]: the compute dtype of the frozen weights and activations (bf16
+//!   on CUDA; LoRA weights stay f32), as [`LoadOptions::dtype`] sets it on load.
 //! - [`hf`]: checkpoints on disk: [`load_pretrained`], [`save_pretrained`].
 //! - [`kv_cache`]: [`KvCache`], allocated once and written in place;
 //!   [`generate`](mod@generate): [`generate()`], [`GenerationConfig`].
@@ -27,6 +29,7 @@ pub mod attention;
 pub mod block;
 pub mod chat_template;
 pub mod config;
+mod dtype;
 pub mod error;
 pub mod generate;
 pub mod generation_config;

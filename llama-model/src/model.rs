@@ -18,6 +18,7 @@ use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
 use crate::kv_cache::KvCache;
 use crate::mask::{hidden_keys, positions_from_padding};
+use crate::dtype::{cast_to, to_f32};
 use crate::rope::{rope_cos_sin, rope_inv_freq};
 pub use crate::weights::WeightSource;
 use crate::weights::{Load, Weights};
@@ -235,11 +236,12 @@ impl<B: Backend> Llama<B> {
         Ok(states)
     }
 
+    /// The `lm_head` product, returned in f32 whatever the compute dtype.
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lm_head {
+        to_f32(match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => frozen_linear(hidden, self.embed_tokens.weight.val(), None),
-        }
+        })
     }
 
     fn check_ids(&self, ids: &Tensor<B, 2, Int>) -> Result<()> {
@@ -365,13 +367,15 @@ impl<B: Backend> Llama<B> {
             Some(c) => self.cached_step(&input, c),
             None => self.uncached_step(&input),
         };
+        let mut x = self.embed_tokens.forward(input.input_ids);
+        // The tables in f32, then in the compute dtype, as transformers' rotary embedding.
         let (cos, sin) = rope_cos_sin(&self.inv_freq, step.positions);
+        let (cos, sin) = (cast_to(cos, x.dtype()), cast_to(sin, x.dtype()));
         let ctx = AttentionContext {
             cos: &cos,
             sin: &sin,
             mask: step.mask.as_ref(),
         };
-        let mut x = self.embed_tokens.forward(input.input_ids);
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(states) = states.as_mut() {
                 states.push(x.clone());

@@ -21,7 +21,7 @@ fn fixture(name: &str) -> PathBuf {
 fn load(name: &str, load_in_4bit: bool) -> Llama<B> {
     load_pretrained::<B>(
         fixture(name),
-        &LoadOptions { load_in_4bit },
+        &LoadOptions { load_in_4bit, ..Default::default() },
         &Default::default(),
     )
     .unwrap()

@@ -74,17 +74,26 @@ hf_python() { # bitsandbytes from the carried wheel, on PYTHONPATH
   PYTHONPATH=/tmp/site python3 "$@"
 }
 
-fidelity() { # fidelity MODEL TOL: prefill logits and greedy tokens against transformers
+fidelity() { # fidelity MODEL TOL: f32 prefill logits and greedy tokens against transformers
   local model="tools/fixtures/llama/$1" tol="$2" ref="tools/fixtures/llama/$1/reference.safetensors"
   local ids greedy_ids
   ids=$(python3 tools/gpu/compare.py ids "$ref" ids_130) || return 2
   greedy_ids=$(python3 tools/gpu/compare.py ids "$ref" greedy_prompt) || return 2
-  "$bin/generate" --model "$model" --device "$DEVICE" --token-ids "$ids" --max-new-tokens 0 \
-    --dump-logits "$OUT/.logits.safetensors" > /dev/null || return 1
+  "$bin/generate" --model "$model" --device "$DEVICE" --dtype f32 --token-ids "$ids" \
+    --max-new-tokens 0 --dump-logits "$OUT/.logits.safetensors" > /dev/null || return 1
   python3 tools/gpu/compare.py logits "$ref" logits_130 "$OUT/.logits.safetensors" "$tol" || return 1
-  "$bin/generate" --model "$model" --device "$DEVICE" --token-ids "$greedy_ids" \
+  "$bin/generate" --model "$model" --device "$DEVICE" --dtype f32 --token-ids "$greedy_ids" \
     --max-new-tokens 20 --greedy > "$OUT/.greedy.json" || return 1
   python3 tools/gpu/compare.py greedy "$ref" greedy_out "$OUT/.greedy.json"
+}
+
+bf16_distance() { # bf16_distance MODEL: our bf16 logits beside transformers' bf16 (CUDA only)
+  local model="tools/fixtures/llama/$1" ref="tools/fixtures/llama/$1/reference.safetensors"
+  local ids
+  ids=$(python3 tools/gpu/compare.py ids "$ref" ids_130) || return 2
+  "$bin/generate" --model "$model" --device "$DEVICE" --dtype bf16 --token-ids "$ids" \
+    --max-new-tokens 0 --dump-logits "$OUT/.logits.safetensors" > /dev/null || return 1
+  hf_python tools/gpu/compare.py bf16 "$ref" logits_130 "$OUT/.logits.safetensors" "$model" "$DEVICE"
 }
 
 bench() { # bench-report, its tables also kept for the summary
@@ -112,6 +121,10 @@ step "generate vs transformers: llama3 f32" 60 fidelity llama3 1e-4
 step "generate vs transformers: llama2 f32" 60 fidelity llama2 1e-4
 step "generate vs transformers: llama3 NF4 (bnb)" 60 fidelity llama3_bnb4 1e-4
 step "generate vs transformers: llama2 NF4 (bnb)" 60 fidelity llama2_bnb4 1e-4
+if [ "$DEVICE" = cuda ]; then
+  step "bf16 vs transformers bf16: llama3" 90 bf16_distance llama3
+  step "bf16 vs transformers bf16: llama2" 90 bf16_distance llama2
+fi
 step "HF kernels + decode + train (run_hf.py)" 150 hf_python tools/anchor/run_hf.py \
   --device "$DEVICE" --rows kernels,decode_1b,train_1b --out "$OUT/hf.json"
 step "bench-report: kernels, decode" 120 bench --device "$DEVICE" --hf "$OUT/hf.json" --decode

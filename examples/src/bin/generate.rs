@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::{
@@ -19,7 +19,7 @@ use llama_model::{
 };
 use qlora_core::QuantConfig;
 use ro_examples::chat_template::{self, ChatTemplateArg};
-use ro_examples::device::{DeviceChoice, OnBackend};
+use ro_examples::device::{DeviceChoice, DtypeChoice, OnBackend};
 use ro_examples::finetune::base::name_adapter_file;
 
 /// Generate text with a LLaMA-2/3 or Mistral checkpoint (config.json + safetensors).
@@ -115,6 +115,10 @@ struct Args {
     /// is an error.
     #[arg(long, value_name = "cpu|cuda[:N]")]
     device: Option<DeviceChoice>,
+    /// Compute dtype of the model's weights and activations: auto (bf16 on CUDA, f32 on the
+    /// CPU), f32, or bf16 (CUDA only). Logits are f32 either way.
+    #[arg(long, value_enum, default_value_t = DtypeChoice::Auto)]
+    dtype: DtypeChoice,
 }
 
 fn main() {
@@ -253,8 +257,9 @@ fn run(args: Args) -> Result<()> {
         bail!("--chat-template none: generate renders --chat/--messages with a template; pass --prompt without --chat for a plain prompt");
     }
     let device = args.device.unwrap_or_else(DeviceChoice::auto);
-    log::info!("device: {device}");
-    device.run(Generate(args))
+    let dtype = args.dtype.resolve(device)?;
+    log::info!("device: {device}, dtype: {dtype:?}");
+    device.run(Generate(args, dtype))
 }
 
 /// The `--random-init` value: a preset name or a config.json path.
@@ -273,17 +278,17 @@ fn random_config(spec: &str) -> Result<LlamaConfig> {
 }
 
 /// Loads (or randomly builds) the model and generates, on the backend `--device` picked.
-struct Generate(Args);
+struct Generate(Args, FloatDType);
 
 impl OnBackend for Generate {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        generate_on::<B>(self.0, &device)
+        generate_on::<B>(self.0, self.1, &device)
     }
 }
 
-fn load_model<B: Backend>(args: &Args, device: &B::Device) -> Result<Llama<B>> {
+fn load_model<B: Backend>(args: &Args, dtype: FloatDType, device: &B::Device) -> Result<Llama<B>> {
     let t0 = Instant::now();
     let (model, what) = match (&args.model, &args.random_init) {
         (_, Some(spec)) => {
@@ -298,13 +303,16 @@ fn load_model<B: Backend>(args: &Args, device: &B::Device) -> Result<Llama<B>> {
                 Llama::<B>::random(&config, &init, device)
             };
             (
-                model.with_context(|| format!("--random-init {spec}"))?,
+                model
+                    .with_context(|| format!("--random-init {spec}"))?
+                    .with_dtype(dtype),
                 format!("random model ({spec})"),
             )
         }
         (Some(dir), None) => {
             let options = LoadOptions {
                 load_in_4bit: args.load_in_4bit,
+                dtype: Some(dtype),
             };
             (
                 load_pretrained::<B>(dir, &options, device)
@@ -322,7 +330,7 @@ fn load_model<B: Backend>(args: &Args, device: &B::Device) -> Result<Llama<B>> {
     Ok(model)
 }
 
-fn generate_on<B: Backend>(args: Args, device: &B::Device) -> Result<()> {
+fn generate_on<B: Backend>(args: Args, dtype: FloatDType, device: &B::Device) -> Result<()> {
     let sampling = match args.temperature {
         Some(temperature) if !args.greedy => Sampling::Sample {
             temperature,
@@ -338,7 +346,7 @@ fn generate_on<B: Backend>(args: Args, device: &B::Device) -> Result<()> {
         return Ok(());
     }
 
-    let model = load_model::<B>(&args, device)?;
+    let model = load_model::<B>(&args, dtype, device)?;
 
     let chat = args.chat || args.messages.is_some();
     let stop_ids = stop_ids(&args, model.config(), tok.as_ref().filter(|_| chat))?;

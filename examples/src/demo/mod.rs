@@ -36,7 +36,7 @@ pub use progress::Stages;
 pub use report::{write_report, ReportFiles};
 pub use summary::{DemoSummary, RunStats};
 
-use crate::device::OnBackend;
+use crate::device::{DtypeChoice, OnBackend};
 use config::{BaseModel, ModelShape};
 use data::DemoData;
 use evaluation::EvalTask;
@@ -339,9 +339,13 @@ fn run_on<B: Backend>(config: &RunConfig, hidden: bool, device: &B::Device) -> R
     };
 
     let stage = stages.start("quantize", None);
-    let quantized =
-        load_pretrained::<Autodiff<B>>(&model_dir, &LoadOptions { load_in_4bit: true }, device)
-            .map_err(|e| anyhow!("loading {} in 4 bit: {e}", model_dir.display()))?;
+    // QLoRA as the studies ran it: NF4 base, bf16 compute on CUDA (f32 on the CPU).
+    let options = LoadOptions {
+        load_in_4bit: true,
+        dtype: Some(DtypeChoice::Auto.resolve(config.device)?),
+    };
+    let quantized = load_pretrained::<Autodiff<B>>(&model_dir, &options, device)
+        .map_err(|e| anyhow!("loading {} in 4 bit: {e}", model_dir.display()))?;
     let lcfg = quantized.config().clone();
     if tok.vocab_size() > lcfg.vocab_size {
         bail!(

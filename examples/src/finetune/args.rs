@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 use qlora_core::{LoraConfig, ScheduleKind, TargetModule};
 use ro_tasks::TaskKind;
 
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, DtypeChoice};
 
 /// What the lines of `--data` / `--eval` hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,6 +234,11 @@ pub struct FinetuneArgs {
     /// is an error. Runs are bit-for-bit reproducible on the cpu.
     #[arg(long, value_name = "cpu|cuda[:N]")]
     pub device: Option<DeviceChoice>,
+    /// Compute dtype of the frozen base and the activations: auto (bf16 on CUDA, f32 on the
+    /// CPU), f32, or bf16 (CUDA only). LoRA weights, their gradients and the optimizer state
+    /// are f32 in every case, as in QLoRA.
+    #[arg(long, value_enum, default_value_t = DtypeChoice::Auto)]
+    pub dtype: DtypeChoice,
     /// No progress bar and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -2,6 +2,7 @@
 //! [`llama_model::estimate_training_memory`]) checked before any weight is loaded.
 
 use anyhow::{bail, Result};
+use burn::tensor::FloatDType;
 use llama_model::memory::{format_gib, BaseWeights, MemoryTarget, OptimizerMemory, GIB};
 use llama_model::{LlamaConfig, MemoryEstimate, TrainingPlan};
 use qlora_core::{Blocksize, LoraConfig};
@@ -23,6 +24,7 @@ pub fn training_plan(
     batch_size: usize,
     seq_len: usize,
     gradient_checkpointing: bool,
+    dtype: FloatDType,
     target: MemoryTarget,
 ) -> TrainingPlan {
     // A pre-quantized checkpoint stays 4-bit whatever the flags say.
@@ -36,7 +38,7 @@ pub fn training_plan(
     };
     TrainingPlan {
         base,
-        dense_bytes: 4,
+        dense_bytes: burn::tensor::DType::from(dtype).size(),
         lora_r: lora.r,
         targets: lora.targets.clone(),
         optimizer: match optimizer {

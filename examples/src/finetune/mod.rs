@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
+use burn::tensor::FloatDType;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_model::memory::checkpoint_bytes;
 use llama_model::{
@@ -206,6 +207,8 @@ struct Job {
     config: TrainConfig,
     resume: Option<PathBuf>,
     memory: MemoryEstimate,
+    /// Compute dtype of the frozen base (`--dtype`).
+    dtype: FloatDType,
 }
 
 /// Runs `finetune` with parsed flags.
@@ -239,6 +242,7 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
     args.validate()?;
     let device = args.device.unwrap_or_else(DeviceChoice::auto);
     device.check()?;
+    let dtype = args.dtype.resolve(device)?;
     let cfg_path = args.model.join("config.json");
     let cfg = LlamaConfig::from_file(&cfg_path)
         .with_context(|| format!("--model {}", args.model.display()))?;
@@ -274,6 +278,7 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
         args.batch_size,
         seq_len,
         args.gradient_checkpointing,
+        dtype,
         target,
     );
     let memory = estimate_training_memory(&cfg, &plan);
@@ -333,8 +338,9 @@ fn run_in(args: &FinetuneArgs) -> Result<Summary> {
         config,
         resume,
         memory,
+        dtype,
     };
-    log::info!("device: {device}");
+    log::info!("device: {device}, dtype: {dtype:?}");
     device.run(job)
 }
 
@@ -429,7 +435,8 @@ impl Job {
         let args = &self.args;
         let t0 = Instant::now();
         let model =
-            base::load_base::<AB>(&args.model, args.four_bit(), !args.no_double_quant, &device)?;
+            base::load_base::<AB>(&args.model, args.four_bit(), !args.no_double_quant, &device)?
+                .with_dtype(self.dtype);
         let model =
             base::attach_adapter(model, &self.lora, args.init_adapter.as_deref(), args.seed)?;
         log::info!("loaded {} in {:.2?}", args.model.display(), t0.elapsed());

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 use qlora_core::lora::{FrozenBase, LoraLinear};
 use qlora_core::Nf4Linear;
 use qlora_core::{quant::QUANT_STATE_SUFFIX, QuantConfig, QuantState};
@@ -22,6 +22,10 @@ pub struct LoadOptions {
     /// quantization, as bitsandbytes' defaults in QLoRA); ignored for projections that are
     /// already 4-bit in the checkpoint.
     pub load_in_4bit: bool,
+    /// The compute dtype to hold the frozen weights in ([`Llama::with_dtype`]); `None` keeps
+    /// f32 (the CPU default). `Some(FloatDType::BF16)` is transformers'
+    /// `torch_dtype=torch.bfloat16`, for CUDA.
+    pub dtype: Option<FloatDType>,
 }
 
 /// A [`WeightSource`] over a [`Checkpoint`] that checks every shape and remembers which
@@ -155,7 +159,10 @@ pub fn load_checkpoint<B: Backend>(
     if options.load_in_4bit {
         src = src.with_quantization(QuantConfig::default());
     }
-    let model = Llama::build(config, &mut src, device)?;
+    let mut model = Llama::build(config, &mut src, device)?;
+    if let Some(dtype) = options.dtype {
+        model = model.with_dtype(dtype);
+    }
     let unused = src.unused();
     if !unused.is_empty() {
         return Err(LlamaError::UnexpectedTensors { names: unused });

@@ -21,7 +21,7 @@ mod train;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 use clap::Parser;
 use half::bf16;
 use llama_model::{generate, GenerationConfig, Llama, LlamaConfig, ModelPreset, RandomInit};
@@ -283,6 +283,7 @@ fn run(args: Args) -> Result<()> {
                 Device::Cpu => decode::<burn_ndarray::NdArray<f32>>(
                     preset,
                     args.decode_tokens,
+                    compute_dtype(device),
                     &Default::default(),
                 )?,
                 Device::Cuda(index) => decode_cuda(preset, args.decode_tokens, index)?,
@@ -630,7 +631,8 @@ fn cuda_kernels(_index: usize, _iters: usize) -> Result<Vec<(&'static str, Measu
 
 #[cfg(feature = "cuda")]
 fn decode_cuda(preset: ModelPreset, tokens: usize, index: usize) -> Result<Measured> {
-    decode::<burn_cuda::Cuda<f32, i32>>(preset, tokens, &burn_cuda::CudaDevice::new(index))
+    let device = burn_cuda::CudaDevice::new(index);
+    decode::<burn_cuda::Cuda<f32, i32>>(preset, tokens, compute_dtype(Device::Cuda(index)), &device)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -638,13 +640,28 @@ fn decode_cuda(_preset: ModelPreset, _tokens: usize, _index: usize) -> Result<Me
     bail!("--device cuda: built without the cuda feature; rebuild with --features cuda")
 }
 
+/// The compute dtype of our rows: bf16 on CUDA (as run_hf.py's transformers rows), f32 on
+/// the CPU.
+fn compute_dtype(device: Device) -> FloatDType {
+    match device {
+        Device::Cpu => FloatDType::F32,
+        Device::Cuda(_) => FloatDType::BF16,
+    }
+}
+
 /// Greedy decode of a randomly initialised model of `preset`'s shape (NF4 projections,
-/// f32 embeddings and head):
+/// embeddings and head in `dtype`):
 /// tokens/s of the tokens after the first (prefill excluded).
-fn decode<B: Backend>(preset: ModelPreset, tokens: usize, device: &B::Device) -> Result<Measured> {
+fn decode<B: Backend>(
+    preset: ModelPreset,
+    tokens: usize,
+    dtype: FloatDType,
+    device: &B::Device,
+) -> Result<Measured> {
     let config = LlamaConfig::preset(preset)?;
     let quant = QuantConfig::default();
-    let model = Llama::<B>::random_quantized(&config, &RandomInit::default(), quant, device)?;
+    let model = Llama::<B>::random_quantized(&config, &RandomInit::default(), quant, device)?
+        .with_dtype(dtype);
     let prompt: Vec<u32> = (0..16u32).map(|i| 1000 + i * 7).collect();
     let gen = GenerationConfig::greedy(tokens.max(2));
     let mut first = None;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
+use burn::tensor::FloatDType;
 use burn_autodiff::Autodiff;
 use llama_model::{Llama, LlamaConfig, ModelPreset, RandomInit};
 use qlora_core::train::{CausalLm, Example, TrainConfig, Trainer};
@@ -160,6 +161,7 @@ pub fn measure(which: Which, device: Device, args: &Args) -> Result<serde_json::
         config: &config,
         seq_len,
         steps,
+        dtype: super::compute_dtype(device),
     };
     let m = match (device, which.gc) {
         (Device::Cpu, false) => {
@@ -186,6 +188,8 @@ struct Run<'a> {
     config: &'a LlamaConfig,
     seq_len: usize,
     steps: usize,
+    /// Compute dtype of the frozen base and activations (bf16 on CUDA, as run_hf.py).
+    dtype: FloatDType,
 }
 
 #[cfg(feature = "cuda")]
@@ -220,7 +224,8 @@ where
         Llama::<AB>::random_quantized(config, &init, QuantConfig::default(), dev)?
     } else {
         Llama::<AB>::random(config, &init, dev)?
-    };
+    }
+    .with_dtype(run.dtype);
     let lora = LoraConfig::new(16, 32.0).with_targets(TargetModule::ALL.to_vec());
     let model = model.with_lora(&lora, 7)?;
     let train = TrainConfig {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 use burn_ndarray::NdArray;
 
 use super::gemv::{nf4_matmul, nf4_matmul_supported};
@@ -47,10 +47,13 @@ impl Nf4Kernels<NdArray> for HostWeight {
     /// Inputs of at most [`HOST_GEMV_MAX_ROWS`] rows are multiplied straight from the 4-bit
     /// weight ([`nf4_matmul`]), without materializing the dense weight; longer ones dequantize
     /// (SIMD) and multiply. The two agree up to the order of f32 additions.
+    ///
+    /// The product is in `x`'s dtype (the weight is cast to it; the GEMV computes in f32).
     fn matmul(&self, x: Tensor<NdArray, 2>) -> Tensor<NdArray, 2> {
+        let dtype = FloatDType::from(x.dtype());
         match self.gemv(&x) {
-            Some(y) => y,
-            None => frozen_linear(x, self.dequantize(), None),
+            Some(y) => y.cast(dtype),
+            None => frozen_linear(x, self.dequantize().cast(dtype), None),
         }
     }
 
