@@ -222,7 +222,10 @@ fn nf4_base_gives_bitsandbytes_logits() {
     let Some(dir) = model_dir() else { return };
     let r = Reference::open();
     let ids = r.ids("p0.ids");
-    let options = LoadOptions { load_in_4bit: true };
+    let options = LoadOptions {
+        load_in_4bit: true,
+        ..Default::default()
+    };
     let base = load_pretrained::<B>(&dir, &options, &Default::default()).unwrap();
     let (vocab, ours) = logits(&base, &ids);
     let worst = compare("base_nf4", &r, vocab, &ours);
