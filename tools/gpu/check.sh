@@ -96,6 +96,27 @@ bf16_distance() { # bf16_distance MODEL: our bf16 logits beside transformers' bf
   hf_python tools/gpu/compare.py bf16 "$ref" logits_130 "$OUT/.logits.safetensors" "$model" "$DEVICE"
 }
 
+stall_diagnosis() { # what cubecl compiles and tunes during one 1B-shape NF4 decode (its own log)
+  local clog="$OUT/.cubecl.log"
+  CUBECL_DEBUG_LOG="$clog" "$bin/generate" --random-init llama3.2-1b --load-in-4bit \
+    --device "$DEVICE" --token-ids 1,2,3,4,5,6,7,8 --max-new-tokens 24 --greedy > /dev/null
+  local rc=$?
+  python3 - "$clog" <<'PY'
+import re, sys
+try:
+    lines = open(sys.argv[1], errors="replace").read().splitlines()
+except OSError:
+    print("no cubecl log written"); sys.exit(0)
+compiles = [l for l in lines if re.search(r"compil", l, re.I)]
+tunes = [l for l in lines if re.search(r"autotun|tuning|fastest", l, re.I)]
+for l in (compiles + tunes)[:60]:
+    print("  " + l[:200])
+print(f"cubecl log: {len(lines)} lines, {len(compiles)} compilation and {len(tunes)} autotune events")
+PY
+  rm -f "$clog"
+  return $rc
+}
+
 bench() { # bench-report, its tables also kept for the summary
   "$bin/bench-report" "$@" | tee -a "$OUT/bench.md"
 }
@@ -117,6 +138,7 @@ else
   step "kernel tests (CPU paths)" 120 "$bin/qlora-core-tests" quant::
 fi
 step "generate: tiny model wall time" 60 timed_generate
+step "stall diagnosis: cubecl compile/autotune events, 1B decode" 60 stall_diagnosis
 step "generate vs transformers: llama3 f32" 60 fidelity llama3 1e-4
 step "generate vs transformers: llama2 f32" 60 fidelity llama2 1e-4
 step "generate vs transformers: llama3 NF4 (bnb)" 60 fidelity llama3_bnb4 1e-4
