@@ -130,7 +130,10 @@ mod tests {
     }
 
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
     }
 
     /// Another compute dtype (f64, the one burn-ndarray has besides f32) gives the f32
@@ -173,7 +176,8 @@ mod tests {
                 .to_vec()
                 .unwrap()
         };
-        let m32 = Llama::<B>::random_quantized(&config, &init, QuantConfig::default(), &dev).unwrap();
+        let m32 =
+            Llama::<B>::random_quantized(&config, &init, QuantConfig::default(), &dev).unwrap();
         let d = max_diff(&step(&m64), &step(&m32));
         assert!(d < 1e-4, "f64 vs f32 decode logits differ by {d}");
     }

@@ -49,10 +49,10 @@ pub mod tokenizer_class;
 pub mod tokenizer_train;
 pub mod weights;
 
+pub use arch::ModelType;
 pub use chat_template::{
     read_messages, ChatMessage, ChatTemplate, RenderOptions, Role, SpecialTokens,
 };
-pub use arch::ModelType;
 pub use config::{Bnb4bitConfig, HfLlamaConfig, LlamaConfig, RopeScaling, TokenIdOrList};
 pub use error::{LlamaError, Result};
 pub use generate::{generate, process_logits, GenerationConfig, Sampling, TokenEvent};

@@ -237,7 +237,10 @@ fn quantize_on_load_matches_bitsandbytes_load_in_4bit() {
     check_against(
         "llama/llama3",
         "llama/llama3_bnb4",
-        &LoadOptions { load_in_4bit: true, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit: true,
+            ..Default::default()
+        },
     );
 }
 
@@ -261,6 +264,9 @@ fn mistral_bitsandbytes_4bit_checkpoint_matches_transformers_bnb() {
     check_against(
         "mistral/mistral",
         "mistral/mistral_bnb4",
-        &LoadOptions { load_in_4bit: true, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit: true,
+            ..Default::default()
+        },
     );
 }

@@ -145,7 +145,10 @@ fn an_nf4_model_cannot_train_every_parameter() {
     llama_model::save_pretrained(&dense, dir.path()).unwrap();
     let q = llama_model::load_pretrained::<AB>(
         dir.path(),
-        &LoadOptions { load_in_4bit: true, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit: true,
+            ..Default::default()
+        },
         &Default::default(),
     )
     .unwrap();

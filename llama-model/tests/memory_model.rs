@@ -88,7 +88,10 @@ fn step_peak<AB: CheckpointingBackend>(
         Llama::<NdArray<f32>>::random(cfg, &RandomInit::default(), &Default::default()).unwrap();
     save_pretrained(&dense, dir.path()).unwrap();
     drop(dense);
-    let four_bit = LoadOptions { load_in_4bit: true, ..Default::default() };
+    let four_bit = LoadOptions {
+        load_in_4bit: true,
+        ..Default::default()
+    };
     let model = load_pretrained::<AB>(dir.path(), &four_bit, &dev).unwrap();
     let lora = LoraConfig::new(16, 32.0)
         .with_dropout(dropout)

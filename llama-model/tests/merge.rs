@@ -55,7 +55,10 @@ fn read(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
 fn base(load_in_4bit: bool) -> Llama<B> {
     load_pretrained::<B>(
         fixtures().join("llama/llama2"),
-        &LoadOptions { load_in_4bit, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit,
+            ..Default::default()
+        },
         &Default::default(),
     )
     .unwrap()

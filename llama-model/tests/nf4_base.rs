@@ -21,7 +21,10 @@ fn fixture(name: &str) -> PathBuf {
 fn load(name: &str, load_in_4bit: bool) -> Llama<B> {
     load_pretrained::<B>(
         fixture(name),
-        &LoadOptions { load_in_4bit, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit,
+            ..Default::default()
+        },
         &Default::default(),
     )
     .unwrap()

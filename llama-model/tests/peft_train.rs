@@ -79,7 +79,10 @@ fn examples() -> Vec<Example> {
 fn model(load_in_4bit: bool) -> Llama<AB> {
     let base = load_pretrained::<AB>(
         fixtures().join("llama/llama2"),
-        &LoadOptions { load_in_4bit, ..Default::default() },
+        &LoadOptions {
+            load_in_4bit,
+            ..Default::default()
+        },
         &Default::default(),
     )
     .unwrap();

@@ -25,6 +25,7 @@ pub fn load_base<B: Backend>(
     if !four_bit || double_quant {
         let options = LoadOptions {
             load_in_4bit: four_bit,
+            ..Default::default()
         };
         return load_pretrained::<B>(dir, &options, device).with_context(context);
     }

@@ -495,7 +495,12 @@ mod tests {
         let run = |dtype: FloatDType| {
             let w = tensor::<AB, 2>(det(6 * 8, 0.13), [6, 8]).cast(dtype);
             let layer = LoraLinear::dense(w, None)
-                .with_lora_weights(tensor(a.clone(), [3, 8]), tensor(b.clone(), [6, 3]), 2.0, 0.0)
+                .with_lora_weights(
+                    tensor(a.clone(), [3, 8]),
+                    tensor(b.clone(), [6, 3]),
+                    2.0,
+                    0.0,
+                )
                 .unwrap();
             let x = tensor::<AB, 2>(det(4 * 8, 0.53), [4, 8]).cast(dtype);
             let y = layer.forward(x);

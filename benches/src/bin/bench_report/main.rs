@@ -67,7 +67,12 @@ struct Args {
     train_preset: Option<String>,
     /// The --train configurations to measure, comma-separated `dense|nf4:gc|nogc` (default:
     /// all four).
-    #[arg(long, value_name = "BASE:GC,..", value_delimiter = ',', requires = "train")]
+    #[arg(
+        long,
+        value_name = "BASE:GC,..",
+        value_delimiter = ',',
+        requires = "train"
+    )]
     train_configs: Option<Vec<String>>,
     /// Timed --train steps per configuration (after one warm-up step; the median is reported).
     #[arg(long, default_value_t = 3)]

@@ -167,9 +167,10 @@ pub fn measure(which: Which, device: Device, args: &Args) -> Result<serde_json::
         (Device::Cpu, false) => {
             measure_on::<Autodiff<burn_ndarray::NdArray<f32>>>(&run, &Default::default())?
         }
-        (Device::Cpu, true) => {
-            measure_on::<CheckpointedAutodiff<burn_ndarray::NdArray<f32>>>(&run, &Default::default())?
-        }
+        (Device::Cpu, true) => measure_on::<CheckpointedAutodiff<burn_ndarray::NdArray<f32>>>(
+            &run,
+            &Default::default(),
+        )?,
         (Device::Cuda(index), gc) => measure_cuda(&run, gc, index)?,
     };
     Ok(serde_json::json!({
