@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_ndarray::NdArray;
 use llama_model::{
-    generate, load_adapter, load_pretrained, GenerationConfig, Llama, LlamaInput, LlamaTokenizer,
-    LoadOptions,
+    generate, load_adapter, load_pretrained, ChatMessage, GenerationConfig, Llama, LlamaInput,
+    LlamaTokenizer, LoadOptions,
 };
 use safetensors::SafeTensors;
 
@@ -239,7 +239,7 @@ fn nf4_base_gives_bitsandbytes_logits() {
 /// transformers' `apply_chat_template` strings, tokenized by us, give its ids. (Rendering
 /// the conversation with the checkpoint's own Jinja template is the chat-template work's test.)
 #[test]
-fn chat_prompt_strings_tokenize_to_transformers_ids() {
+fn chat_prompts_render_and_tokenize_to_transformers_ids() {
     let Some(dir) = model_dir() else { return };
     let tok = LlamaTokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let cases: serde_json::Value =
@@ -256,5 +256,13 @@ fn chat_prompt_strings_tokenize_to_transformers_ids() {
             .collect();
         // apply_chat_template tokenizes without adding special tokens (the template has them).
         assert_eq!(tok.encode(text, false).unwrap(), want, "{text:?}");
+        // The same conversation rendered with the checkpoint's own template (its
+        // chat_template.jinja, found beside tokenizer.json) gives transformers' ids.
+        let messages: Vec<ChatMessage> = serde_json::from_value(c["messages"].clone()).unwrap();
+        let generation_prompt = c["add_generation_prompt"].as_bool().unwrap();
+        let rendered = tok
+            .apply_chat_template(&messages, generation_prompt)
+            .unwrap();
+        assert_eq!(rendered, want, "{messages:?}");
     }
 }
