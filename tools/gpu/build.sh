@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what tools/gpu/check.sh runs on the GPU machine, here (no GPU or CUDA toolkit needed):
 # the CUDA builds of the example programs and bench-report, and qlora-core's kernel test
-# binary; strips and xz-compresses them into .gpu/ (git-ignored through .git/info/exclude),
+# binary; strips and xz-compresses them into .gpu/ (git-ignored through git's info/exclude),
 # with bitsandbytes' wheel cut down to its CUDA 13 library for tools/anchor/run_hf.py.
 #
 #   tools/gpu/build.sh            # cold: ~25 min on 2 cores; warm: a few minutes
@@ -13,7 +13,9 @@ cd "$root"
 out="$root/.gpu"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ro-gpu-target}"
 export CARGO_TERM_COLOR=never
-grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+exclude="$(git rev-parse --git-path info/exclude)"   # also right in a git worktree
+mkdir -p "$(dirname "$exclude")"
+grep -qxF '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >> "$exclude"
 rm -rf "$out" && mkdir -p "$out/bin"
 
 echo "== build: example programs and bench-report with --features cuda"
