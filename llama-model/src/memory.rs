@@ -17,24 +17,30 @@
 //!   the model is built) plus the f32 copy of the largest projection being quantized.
 //! - training phase: **lora** (`A` `[r, in]` and `B` `[out, r]` of every targeted
 //!   projection, f32 master copies), **gradients** (one f32 per trainable parameter),
-//!   **optimizer** (AdamW's two moments, f32 or 8-bit blockwise) and **activations**: what the
-//!   autodiff graph holds at the peak of a step, `batch · seq` tokens times the elements of
-//!   [`activation_elements_per_token`] (every decoder layer's saved tensors and the loss
-//!   head's `[tokens, vocab]` buffers), at `dense_bytes` per element.
+//!   **optimizer** (AdamW's two moments, f32 or 8-bit blockwise) and **activations**: what a
+//!   step holds at its peak, at `dense_bytes` per element: `batch · seq` tokens times the
+//!   elements of [`activation_elements_per_token`] (every decoder layer's saved tensors), plus
+//!   the short-lived buffers alive at the peak, [`transient_elements`] (the loss head's
+//!   `[tokens, vocab]` buffers, or on the CPU the copies burn-ndarray makes in the backward of
+//!   the `lm_head`: the vocabulary's weight twice).
 //!
 //! [`MemoryTarget::Host`] estimates the peak resident set of a CPU run (Linux `VmHWM`): all
 //! of the above. [`MemoryTarget::Device`] estimates what lives in an accelerator's memory
 //! (CUDA): no program and no mapped checkpoint, the tensors only.
 //!
-//! How good it is: the activations are within 8% of the bytes burn-ndarray's autodiff really
+//! How good it is: the activations are within 7% of the bytes burn-ndarray's autodiff really
 //! allocates in a step, over shapes that vary every dimension, with and without dropout and
 //! checkpointing (llama-model/tests/memory_model.rs, a counting allocator). The host total
-//! is still 14-36% below the peak RSS of `finetune` runs on the 2-core development machine
-//! (tools/memory/grid.json; examples/tests/memory_estimate.rs, ignored until it holds): the
-//! binaries keep freed heap buffers for reuse and rayon's workers allocate in their own glibc
-//! arenas, so resident memory exceeds the live bytes by an amount this does not model yet.
-//! The device estimate is not measured: burn's CUDA memory pool rounds and keeps
-//! allocations, which this does not model either.
+//! is within 12% of the peak RSS of `finetune` runs on the 2-core development machine, 0-7%
+//! for most (tools/memory/grid.json; examples/tests/memory_estimate.rs checks four runs
+//! within 15%). It counts live bytes; what glibc's heap keeps above them is not modelled:
+//! the programs keep freed blocks below 32 MiB for reuse and never trim
+//! (`ro_examples::aligned_alloc::retain_freed_memory`), so the resident heap is its
+//! high-water mark, holes included, measured 0-17% above the live bytes. They also keep one
+//! arena for all threads; with glibc's default per-thread arenas rayon's workers would add
+//! their own high-water marks (10-20% more on these runs). The device estimate is not
+//! measured (no GPU here): burn's CUDA memory pool rounds and keeps allocations, which this
+//! does not model, and the transient there is taken as four `[tokens, vocab]` buffers.
 
 use std::fmt;
 
@@ -114,10 +120,10 @@ pub enum MemoryTarget {
 
 /// The program's own resident memory before it holds any tensor: measured as the peak RSS of
 /// `finetune` on a 2-layer, hidden-64, vocabulary-32 checkpoint (one step of 8 tokens):
-/// 12.5-12.6 MiB in three runs on the x86-64 development machine (glibc 2.36). Code pages of
-/// the binary, the allocator's first arenas and the thread pool's stacks; the tiny model
-/// itself is under 1 MiB of it.
-pub const PROCESS_BYTES: u64 = 12 << 20;
+/// 14.1-14.5 MiB in five runs on the x86-64 development machine (glibc 2.36), of which about
+/// 12 MiB are the binary's code pages and 2 MiB anonymous memory (thread stacks, the
+/// allocator's first heap, the tiny model itself under 1 MiB). It grows with the binary.
+pub const PROCESS_BYTES: u64 = 14 << 20;
 
 /// The estimated bytes of each part of a training run (see the module docs).
 ///
@@ -291,8 +297,11 @@ fn matrix_bytes(n: usize, base: BaseWeights, dense_bytes: usize) -> u64 {
     }
 }
 
-/// Elements a training step holds per token at its peak, on burn-ndarray's autodiff with
-/// f32 activations: every decoder layer's saved tensors plus the loss head's buffers.
+/// Elements a training step keeps per token from its forward pass into its backward pass, on
+/// burn-ndarray's autodiff with f32 activations: every decoder layer's saved tensors, the
+/// embedding output and the final norm's output. The short-lived buffers on top of these at
+/// the step's peak (the loss head's, the frozen linears' backward) are
+/// [`transient_elements`].
 ///
 /// Without gradient checkpointing, per layer (read off the forward code and what burn's
 /// autodiff keeps for each operation's backward; checked against a counting allocator in
@@ -315,16 +324,14 @@ fn matrix_bytes(n: usize, base: BaseWeights, dense_bytes: usize) -> u64 {
 /// (nine shapes, with and without dropout, least squares): `+3.5h + 6·n_kv·d − n_q·seq_len`
 /// per layer, `+3h` more with dropout.
 ///
-/// The loss head peaks at four `[tokens, vocab]` buffers (logits, max-shifted logits, their
-/// `exp` and the log-probabilities; in the backward pass their gradients take their places),
-/// plus the embedding output and the final norm's output: `4·vocab + 2h`.
+/// Below the layers, the embedding output and the final norm's output: `2h`.
 ///
 /// ```
 /// use llama_model::{memory::activation_elements_per_token, LlamaConfig};
 /// use qlora_core::TargetModule;
 /// // tiny: h 64, i 128, 4 query / 2 kv heads of 16, 2 layers, vocab 32; no adapter, seq 10:
-/// // per layer 2·64 + 3·64 + 3·4·10 + 4·128 = 952; head 4·32 + 2·64 = 256.
-/// assert_eq!(activation_elements_per_token(&LlamaConfig::tiny(32), 0, &[], 10, false, false), 2 * 952 + 256);
+/// // per layer 2·64 + 3·64 + 3·4·10 + 4·128 = 952; embedding and final norm 2·64.
+/// assert_eq!(activation_elements_per_token(&LlamaConfig::tiny(32), 0, &[], 10, false, false), 2 * 952 + 128);
 /// ```
 pub fn activation_elements_per_token(
     cfg: &LlamaConfig,
@@ -343,7 +350,72 @@ pub fn activation_elements_per_token(
             .saturating_sub(2 * nq * seq_len)
             / 2;
     }
-    (cfg.num_hidden_layers * layer + 4 * cfg.vocab_size + 2 * h) as u64
+    (cfg.num_hidden_layers * layer + 2 * h) as u64
+}
+
+/// Elements a training step of `tokens` (batch · sequence) tokens holds at its peak on top
+/// of [`activation_elements_per_token`]'s saved tensors: the largest set of short-lived
+/// buffers alive at once, all of them at the top of the model, where every layer's saved
+/// tensors are still live.
+///
+/// On the CPU ([`MemoryTarget::Host`], burn-ndarray 0.21), the largest of three moments:
+///
+/// - the loss: the logits, their max-shifted copy and its `exp` (kept for the backward) are
+///   live at once before the log-probabilities replace the logits: `3·tokens·vocab`. With
+///   balanced checkpointing its memory-bound operations keep their inputs for recomputation
+///   instead, which holds one more: `4·tokens·vocab` (both measured with the counting
+///   allocator below, as the live bytes before, at the peak of and after the loss);
+/// - the backward of the `lm_head` `[vocab, h]` (tied or not) and then of the last layer's
+///   `down_proj` `[h, i]`: burn-ndarray copies an array every time it reshapes one
+///   (ndarray's `to_shape` gives a view, which `into_shared` copies), and its matmul
+///   reshapes both operands and its product. The backward of `y = x · Wᵀ` with a frozen `W`
+///   `[out, in]` computes `∂L/∂x = ∂L/∂y · W`: the incoming gradient `[tokens, out]` stays
+///   live (autodiff holds it for the other branch: the weight's, or the adapter beside the
+///   base) next to its copy, and `W` is made once more (the dense weight reshaped for the
+///   leading batch dimension, or the NF4 weight dequantized to f32), then copied for the
+///   matmul while the first copy is live; after that the product `[tokens, in]` is copied by
+///   the reshape back while the second copy is still live. At the larger of those two
+///   moments: `2·tokens·out + out·in + max(out·in, 2·tokens·in)`. The other projections come
+///   after their layer's SwiGLU tensors (`4i` per token) are freed, which outweighs their
+///   larger shapes.
+///
+/// Read off burn 0.21's code, seen with heaptrack at the peak of `finetune` steps, and checked
+/// against a counting allocator in llama-model/tests/memory_model.rs. On a device
+/// ([`MemoryTarget::Device`], not measured) the loss head's four `[tokens, vocab]` buffers
+/// (logits, shifted, `exp`, log-probabilities): `4·tokens·vocab`.
+///
+/// ```
+/// use llama_model::memory::{transient_elements, MemoryTarget};
+/// use llama_model::LlamaConfig;
+/// let host = MemoryTarget::Host { checkpoint_bytes: 0 };
+/// let (tiny, big_vocab) = (LlamaConfig::tiny(32), LlamaConfig::tiny(32000));
+/// // tiny (h 64, i 128, vocab 32), 10 tokens: down_proj (64x128) is the largest,
+/// // 2·10·64 + 64·128 + max(64·128, 2·10·128) = 17_664 (the loss: 3·10·32 = 960).
+/// assert_eq!(transient_elements(&tiny, 10, false, host), 17_664);
+/// // With 32000 tokens in the vocabulary the lm_head is: 2·10·32000 + 2·32000·64.
+/// assert_eq!(transient_elements(&big_vocab, 10, false, host), 4_736_000);
+/// // 1000 tokens: the loss, 3·1000·32000 (the lm_head 2·1000·32000 + 32000·64 + 2·1000·64),
+/// // or 4·1000·32000 with checkpointing.
+/// assert_eq!(transient_elements(&big_vocab, 1000, false, host), 96_000_000);
+/// assert_eq!(transient_elements(&big_vocab, 1000, true, host), 128_000_000);
+/// assert_eq!(transient_elements(&big_vocab, 10, false, MemoryTarget::Device), 1_280_000);
+/// ```
+pub fn transient_elements(
+    cfg: &LlamaConfig,
+    tokens: usize,
+    checkpointing: bool,
+    target: MemoryTarget,
+) -> u64 {
+    let (t, v) = (tokens, cfg.vocab_size);
+    if matches!(target, MemoryTarget::Device) {
+        return (4 * t * v) as u64;
+    }
+    let loss = if checkpointing { 4 * t * v } else { 3 * t * v };
+    let frozen_x_backward =
+        |[out, inp]: [usize; 2]| 2 * t * out + out * inp + (out * inp).max(2 * t * inp);
+    let head = frozen_x_backward([v, cfg.hidden_size]);
+    let down = frozen_x_backward(projection_shape(cfg, TargetModule::DownProj));
+    loss.max(head).max(down) as u64
 }
 
 /// What the adapters of one layer keep per token (see [`activation_elements_per_token`]).
@@ -452,7 +524,9 @@ pub fn estimate_training_memory(cfg: &LlamaConfig, plan: &TrainingPlan) -> Memor
         plan.lora_dropout,
         plan.gradient_checkpointing,
     );
-    let activations = (plan.batch_size * plan.seq_len) as u64 * per_token * db;
+    let tokens = plan.batch_size * plan.seq_len;
+    let transient = transient_elements(cfg, tokens, plan.gradient_checkpointing, plan.target);
+    let activations = (tokens as u64 * per_token + transient) * db;
 
     let (program, loading) = match plan.target {
         MemoryTarget::Host { checkpoint_bytes } => {
@@ -628,7 +702,19 @@ mod tests {
         assert_eq!(host.program, PROCESS_BYTES);
         // Quantizing a 11008x4096 MLP projection holds its f32 copy.
         assert_eq!(host.loading, bytes + 4 * 11008 * 4096);
-        assert_eq!(host.training(), device.training());
+        // On the CPU the lm_head's backward holds the 512x32000 gradient twice and the
+        // 32000x4096 weight twice: 32_768_000 + 262_144_000 elements, 229_376_000 more than
+        // the four 512x32000 buffers counted on a device, at 2 bytes.
+        assert_eq!(
+            transient_elements(&cfg, 512, false, plan.target),
+            32_768_000 + 262_144_000
+        );
+        assert_eq!(
+            transient_elements(&cfg, 512, false, MemoryTarget::Device),
+            65_536_000
+        );
+        assert_eq!(host.activations, device.activations + 2 * 229_376_000);
+        assert_eq!(host.training(), device.training() + 2 * 229_376_000);
         // Mapping the 13.5 GB checkpoint outweighs training at 512 tokens.
         assert_eq!(host.total(), PROCESS_BYTES + host.weights + host.loading);
         plan.batch_size = 8;
