@@ -32,7 +32,7 @@ for l in sys.stdin:
 
 pack() { # pack SRC NAME: strip and xz into .gpu/bin/NAME.xz
   strip -o "$out/bin/$2" "$1"
-  xz -T2 -6 -f "$out/bin/$2"
+  xz -T2 -9 -f "$out/bin/$2"
 }
 for b in generate finetune merge quantize demo; do pack "$CARGO_TARGET_DIR/release/$b" "$b"; done
 pack "$CARGO_TARGET_DIR/release/bench-report" bench-report
@@ -58,7 +58,7 @@ with tempfile.TemporaryDirectory() as tmp:
 print("wheel:", out)
 PY
 
-du -sh "$out"
-size=$(du -sm "$out" | cut -f1)
-if [ "$size" -ge 40 ]; then echo "warning: .gpu is ${size} MiB (limit 40)" >&2; fi
+bytes=$(find "$out" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+echo "$out: $(( bytes / 1024 )) KiB in files"
+if [ "$bytes" -ge $(( 40 << 20 )) ]; then echo "warning: .gpu holds $bytes bytes (limit 40 MiB)" >&2; fi
 echo "== done: carry .gpu and run tools/gpu/check.sh on the GPU machine"
