@@ -40,7 +40,8 @@ step() {
   [ "$limit" -gt "$((remaining - 5))" ] && limit=$((remaining - 5))
   local t0; t0=$(date +%s.%N)
   echo "=== $name (limit ${limit}s)" >> "$log"
-  timeout -k 5 "$limit" "$@" > "$OUT/.step" 2>&1
+  # Through bash so that the step may be one of the functions below (exported to it).
+  timeout -k 5 "$limit" bash -c '"$@"' step "$@" > "$OUT/.step" 2>&1
   local rc=$?
   cat "$OUT/.step" >> "$log"
   local secs; secs=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
@@ -128,6 +129,8 @@ timed_generate() { # the wall time of one whole `generate` run on a tiny model (
   python3 -c "import time; print(f'generate, tiny model, 8 tokens: {time.time() - $t0:.2f} s wall')"
 }
 
+export -f unpack hf_python fidelity bf16_distance stall_diagnosis bench timed_generate
+export root OUT DEVICE bin
 step "unpack binaries" 60 unpack
 step "gpu" 15 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo 'no nvidia-smi'"
 nvidia-smi dmon -s u -d 1 > "$OUT/dmon.log" 2>&1 &
