@@ -75,13 +75,19 @@ hf_python() { # bitsandbytes from the carried wheel, on PYTHONPATH
   PYTHONPATH=/tmp/site python3 "$@"
 }
 
+dump_logits() { # dump_logits MODEL DTYPE: our prefill logits of the fixture's ids_130, in
+  # $OUT/.logits.safetensors (MODEL: a directory under tools/fixtures/llama)
+  local ref="tools/fixtures/llama/$1/reference.safetensors" ids
+  ids=$(python3 tools/gpu/compare.py ids "$ref" ids_130) || return 2
+  "$bin/generate" --model "tools/fixtures/llama/$1" --device "$DEVICE" --dtype "$2" \
+    --token-ids "$ids" --max-new-tokens 0 --dump-logits "$OUT/.logits.safetensors" > /dev/null
+}
+
 fidelity() { # fidelity MODEL TOL: f32 prefill logits and greedy tokens against transformers
   local model="tools/fixtures/llama/$1" tol="$2" ref="tools/fixtures/llama/$1/reference.safetensors"
-  local ids greedy_ids
-  ids=$(python3 tools/gpu/compare.py ids "$ref" ids_130) || return 2
+  local greedy_ids
   greedy_ids=$(python3 tools/gpu/compare.py ids "$ref" greedy_prompt) || return 2
-  "$bin/generate" --model "$model" --device "$DEVICE" --dtype f32 --token-ids "$ids" \
-    --max-new-tokens 0 --dump-logits "$OUT/.logits.safetensors" > /dev/null || return 1
+  dump_logits "$1" f32 || return 1
   python3 tools/gpu/compare.py logits "$ref" logits_130 "$OUT/.logits.safetensors" "$tol" || return 1
   "$bin/generate" --model "$model" --device "$DEVICE" --dtype f32 --token-ids "$greedy_ids" \
     --max-new-tokens 20 --greedy > "$OUT/.greedy.json" || return 1
@@ -89,12 +95,10 @@ fidelity() { # fidelity MODEL TOL: f32 prefill logits and greedy tokens against 
 }
 
 bf16_distance() { # bf16_distance MODEL: our bf16 logits beside transformers' bf16 (CUDA only)
-  local model="tools/fixtures/llama/$1" ref="tools/fixtures/llama/$1/reference.safetensors"
-  local ids
-  ids=$(python3 tools/gpu/compare.py ids "$ref" ids_130) || return 2
-  "$bin/generate" --model "$model" --device "$DEVICE" --dtype bf16 --token-ids "$ids" \
-    --max-new-tokens 0 --dump-logits "$OUT/.logits.safetensors" > /dev/null || return 1
-  hf_python tools/gpu/compare.py bf16 "$ref" logits_130 "$OUT/.logits.safetensors" "$model" "$DEVICE"
+  local ref="tools/fixtures/llama/$1/reference.safetensors"
+  dump_logits "$1" bf16 || return 1
+  hf_python tools/gpu/compare.py bf16 "$ref" logits_130 "$OUT/.logits.safetensors" \
+    "tools/fixtures/llama/$1" "$DEVICE"
 }
 
 stall_diagnosis() { # what cubecl compiles and tunes during one 1B-shape NF4 decode (its own log)
@@ -136,7 +140,7 @@ timed_generate() { # the wall time of one whole `generate` run on a tiny model (
   python3 -c "import time; print(f'generate, tiny model, 8 tokens: {time.time() - $t0:.2f} s wall')"
 }
 
-export -f unpack hf_python fidelity bf16_distance stall_diagnosis bench timed_generate
+export -f unpack hf_python dump_logits fidelity bf16_distance stall_diagnosis bench timed_generate
 export root OUT DEVICE bin
 step "unpack binaries" 60 unpack
 step "gpu" 15 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo 'no nvidia-smi'"
